@@ -1,0 +1,387 @@
+"""Reverse-mode automatic differentiation: ``Tensor``, ``Function`` and the
+backward pass.
+
+The idea in five lines
+----------------------
+Every operation ``y = f(x1, ..., xk)`` on tensors is a :class:`Function`.
+Calling it computes ``y`` from raw arrays (``forward``) and, when gradients
+are wanted, remembers its inputs: the tensors and the functions that made
+them form a directed acyclic graph, built on the fly as the program runs.
+``loss.backward()`` walks that graph from the loss back to the leaves and
+applies the chain rule at every node::
+
+    dL/dx_i = sum over consumers f of x_i:  f.backward(dL/dy)[i]
+
+``backward`` receives ``dL/dy`` and returns one ``dL/dx_i`` per input.  It is
+written with the *same differentiable tensor operations* as user code (not
+with raw arrays), so when ``create_graph=True`` the backward pass itself
+builds a graph and can be differentiated again: second derivatives, and
+gradient penalties such as WGAN-GP's, come for free.
+
+Engineering choices, each for a reason:
+
+* The graph walk is iterative (an explicit stack), so a chain of 20,000 ops
+  does not hit Python's recursion limit.
+* A function holds its inputs strongly and its outputs only through weak
+  references, so there is no reference cycle: a graph is freed the moment the
+  last tensor pointing into it goes away.
+* After ``backward`` (unless ``retain_graph``) each function drops its inputs,
+  so the activations it kept alive are freed before the next training step.
+* Gradients of non-leaf tensors are accumulated in a dictionary during the
+  walk and discarded; only leaves (parameters, inputs) get ``.grad``, as in
+  PyTorch.
+"""
+from __future__ import annotations
+
+import contextlib
+import weakref
+
+from . import backend
+from .backend import xp
+
+
+class _Config:
+    grad_enabled = True   # record graphs?
+    anomaly = False       # check every forward and backward for NaN/Inf?
+
+
+@contextlib.contextmanager
+def _set_grad_enabled(mode: bool):
+    previous, _Config.grad_enabled = _Config.grad_enabled, mode
+    try:
+        yield
+    finally:
+        _Config.grad_enabled = previous
+
+
+def no_grad():
+    """Context manager: operations inside record no graph (inference, updates)."""
+    return _set_grad_enabled(False)
+
+
+def enable_grad():
+    """Context manager: record graphs again, e.g. inside a ``no_grad`` block."""
+    return _set_grad_enabled(True)
+
+
+def is_grad_enabled() -> bool:
+    return _Config.grad_enabled
+
+
+@contextlib.contextmanager
+def detect_anomaly():
+    """Raise at the first operation whose forward *or* backward produces
+    NaN or Inf, naming it and its input shapes.  (PyTorch's version watches
+    only backward.)  Costs one ``isfinite`` check per op: for debugging."""
+    previous, _Config.anomaly = _Config.anomaly, True
+    try:
+        yield
+    finally:
+        _Config.anomaly = previous
+
+
+def _is_float(dtype) -> bool:
+    return backend.dtype_of(dtype).kind in "fc"
+
+
+class Tensor:
+    """An array that remembers how it was computed.
+
+    ``data`` is the backend array (NumPy or CuPy); ``grad`` is a Tensor (or
+    None) filled by ``backward``; ``creator`` is the :class:`Function` that
+    produced this tensor (None for leaves).
+    """
+
+    # Make NumPy defer to Tensor's reflected operators: ndarray + Tensor
+    # calls Tensor.__radd__ instead of treating the Tensor as an object.
+    __array_ufunc__ = None
+
+    def __init__(self, data, requires_grad: bool = False):
+        if not backend.is_array(data):
+            raise TypeError(
+                f"Tensor data must be a {backend.NAME} array, got {type(data).__module__}."
+                f"{type(data).__name__}; build tensors with sg.tensor(...), which "
+                "converts host data to the active backend."
+            )
+        self.data = data
+        self.grad = None
+        self.creator = None
+        self.requires_grad = requires_grad
+
+    # -- attributes -----------------------------------------------------
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool):
+        if value and not _is_float(self.data.dtype):
+            raise TypeError(
+                f"only floating-point tensors can require gradients; this one is "
+                f"{self.data.dtype}. Convert it first, e.g. sg.tensor(x, dtype='float32')."
+            )
+        self._requires_grad = bool(value)
+
+    shape = property(lambda self: tuple(self.data.shape))
+    ndim = property(lambda self: self.data.ndim)
+    dtype = property(lambda self: backend.dtype_of(self.data.dtype))
+    size = property(lambda self: int(self.data.size))
+    is_leaf = property(lambda self: self.creator is None)
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        body = repr(self.numpy()).replace("array(", "tensor(").replace("\n", "\n ")
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        return body[:-1] + grad + ")" if body.endswith(")") else body
+
+    def numpy(self):
+        """The values as a host ``numpy.ndarray`` (a copy on the GPU)."""
+        return backend.to_numpy(self.data)
+
+    def item(self):
+        if self.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.numpy().item()
+
+    def detach(self) -> "Tensor":
+        """The same values, cut off from the graph."""
+        return Tensor(self.data)
+
+    def backward(self, grad=None, create_graph: bool = False, retain_graph=None):
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that
+        requires grad.  ``grad`` is d(loss)/d(self); it defaults to 1 and may
+        only be omitted for a one-element tensor."""
+        if grad is None:
+            if self.size != 1:
+                raise RuntimeError(
+                    f"backward() without a gradient needs a scalar output, but this tensor "
+                    f"has shape {self.shape}. Reduce it first (e.g. loss.sum() or loss.mean()), "
+                    "or pass grad=<tensor of the same shape>."
+                )
+            grad = Tensor(xp.ones_like(self.data))
+        run_backward([self], [grad], create_graph=create_graph,
+                     retain_graph=create_graph if retain_graph is None else retain_graph)
+
+
+class Function:
+    """One differentiable operation.
+
+    Subclasses define ``forward(*arrays) -> array(s)`` on raw backend arrays
+    and ``backward(*grads) -> grad(s)`` with Tensor operations.  Inside
+    ``backward``, ``self.inputs`` are the input tensors, ``self.output`` the
+    (single) output tensor, and ``self.needs_input_grad[i]`` says whether
+    input ``i`` needs a gradient at all (return None to skip its work).
+    """
+
+    inputs = ()
+
+    def __call__(self, *inputs):
+        inputs = [as_tensor(x) for x in inputs]
+        arrays = [x.data for x in inputs]
+        try:
+            ys = self.forward(*arrays)
+        except ValueError as exc:  # e.g. shapes that do not broadcast
+            raise ValueError(f"{self.name}: {exc}; input shapes "
+                             f"{', '.join(str(x.shape) for x in inputs)}") from None
+        single = not isinstance(ys, tuple)
+        # NumPy reductions return scalars; keep everything a (0-d) array
+        outputs = [Tensor(y if backend.is_array(y) else xp.asarray(y))
+                   for y in ((ys,) if single else ys)]
+        if _Config.anomaly:
+            _check_finite(self.name, "forward", [o.data for o in outputs], inputs)
+        if _Config.grad_enabled and any(x.requires_grad for x in inputs):
+            self.inputs = inputs
+            self.needs_input_grad = [x.requires_grad for x in inputs]
+            self.outputs = [weakref.ref(o) for o in outputs]
+            for o in outputs:
+                o.creator = self
+                o.requires_grad = True
+        return outputs[0] if single else outputs
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    @property
+    def output(self) -> Tensor:
+        return self.outputs[0]()
+
+    def forward(self, *arrays):
+        raise NotImplementedError
+
+    def backward(self, *grads):
+        raise NotImplementedError
+
+
+def _check_finite(name, phase, arrays, inputs):
+    for a in arrays:
+        if a is not None and _is_float(a.dtype) and not bool(xp.isfinite(a).all()):
+            shapes = ", ".join(str(x.shape) for x in inputs)
+            raise FloatingPointError(
+                f"detect_anomaly: the {phase} of {name} produced NaN or Inf "
+                f"(input shapes: {shapes})."
+            )
+
+
+def as_tensor(value, like=None) -> Tensor:
+    """Wrap a number or backend array as a constant tensor.
+
+    A Python number takes the dtype NumPy's promotion rules give it next to
+    ``like`` (a float32 tensor times 0.5 stays float32)."""
+    if isinstance(value, Tensor):
+        return value
+    if backend.is_array(value):
+        return Tensor(value)
+    if isinstance(value, (int, float, bool)):
+        dtype = xp.result_type(like.data, value) if like is not None else None
+        return Tensor(backend.asarray(value, dtype=dtype))
+    if hasattr(value, "dtype") and getattr(value, "ndim", 1) == 0:  # NumPy scalar
+        return Tensor(backend.asarray(value))
+    if backend.NAME != "numpy" and type(value).__module__.startswith("numpy"):
+        raise TypeError(
+            f"cannot mix a host numpy.ndarray with {backend.NAME} tensors (CuPy refuses "
+            "implicit host-to-device copies); convert it once with sg.tensor(array)."
+        )
+    if backend.NAME == "numpy" and hasattr(value, "__array__") and hasattr(value, "shape"):
+        return Tensor(backend.asarray(value))
+    raise TypeError(f"expected a Tensor, array or number, got {type(value).__name__}")
+
+
+# ---------------------------------------------------------------------------
+# The backward pass
+# ---------------------------------------------------------------------------
+
+def _topological_order(roots):
+    """Functions reachable from ``roots``, each after every function that
+    produced one of its inputs (iterative post-order depth-first search)."""
+    order, seen = [], set()
+    stack = [(f, False) for f in roots]
+    while stack:
+        f, done = stack.pop()
+        if done:
+            order.append(f)
+            continue
+        if id(f) in seen:
+            continue
+        seen.add(id(f))
+        if f.inputs is None:
+            raise RuntimeError(
+                f"the graph through {f.name} was already freed by an earlier backward(); "
+                "call backward(retain_graph=True) the first time to go through it twice."
+            )
+        stack.append((f, True))
+        stack.extend((x.creator, False) for x in f.inputs
+                     if x.creator is not None and id(x.creator) not in seen)
+    return order
+
+
+def run_backward(outputs, grad_outputs, create_graph=False, retain_graph=False, inputs=None):
+    """The chain rule over the whole graph.
+
+    Returns ``{id(tensor): grad}`` for ``inputs`` when given (``sg.grad``);
+    otherwise accumulates into ``.grad`` of every leaf reached.
+    """
+    # pending[id(t)] = (t, dL/dt so far); the tensor is kept so its id stays unique
+    pending = {}
+    for out, g in zip(outputs, grad_outputs):
+        g = as_tensor(g, like=out)
+        if g.shape != out.shape:
+            raise ValueError(f"grad of shape {g.shape} given for an output of shape {out.shape}")
+        _accumulate(pending, out, g)
+
+    wanted = None if inputs is None else {id(t) for t in inputs}
+    order = _topological_order([o.creator for o in outputs if o.creator is not None])
+    if wanted is not None:
+        order = _functions_leading_to(order, wanted)
+
+    results = {}
+    with _set_grad_enabled(create_graph):
+        for f in reversed(order):
+            grads_out = []
+            for ref in f.outputs:
+                out = ref()
+                entry = pending.pop(id(out), None) if out is not None else None
+                if entry is not None and wanted is not None and id(out) in wanted:
+                    results[id(out)] = entry[1]
+                grads_out.append(None if entry is None else entry[1])
+            if all(g is None for g in grads_out):
+                continue
+            grads_out = [Tensor(xp.zeros_like(ref().data)) if g is None else g
+                         for g, ref in zip(grads_out, f.outputs)]
+            grads_in = f.backward(*grads_out)
+            if not isinstance(grads_in, tuple):
+                grads_in = (grads_in,)
+            if _Config.anomaly:
+                _check_finite(f.name, "backward", [g.data for g in grads_in if g is not None], f.inputs)
+            for x, gx, needed in zip(f.inputs, grads_in, f.needs_input_grad):
+                if gx is not None and needed:
+                    if gx.shape != x.shape:
+                        raise RuntimeError(f"{f.name}.backward returned a gradient of shape "
+                                           f"{gx.shape} for an input of shape {x.shape}")
+                    _accumulate(pending, x, gx)
+            if not retain_graph:
+                f.inputs = None  # free the activations this step kept alive
+
+        for x, g in pending.values():  # what is left are leaves (and wanted inputs)
+            if wanted is not None:
+                if id(x) in wanted:
+                    results[id(x)] = g
+            elif x.creator is None and x.requires_grad:
+                x.grad = g if x.grad is None else x.grad + g
+    return results
+
+
+def _accumulate(pending, tensor, grad):
+    key = id(tensor)
+    if key in pending:
+        pending[key] = (tensor, pending[key][1] + grad)
+    else:
+        pending[key] = (tensor, grad)
+
+
+def _functions_leading_to(order, wanted):
+    """Keep only the functions from which some wanted tensor is reachable:
+    ``sg.grad(D(x), x)`` must not walk back into the generator that made x."""
+    leads = set()
+    for f in order:  # producers come first
+        if any(id(x) in wanted or (x.creator is not None and id(x.creator) in leads)
+               for x in f.inputs):
+            leads.add(id(f))
+    return [f for f in order if id(f) in leads]
+
+
+def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=None,
+         allow_unused=False):
+    """d(outputs)/d(inputs), returned as a tuple (``.grad`` is left alone).
+
+    With ``create_graph=True`` the returned gradients are part of a graph
+    themselves and can be differentiated again (gradient penalties)."""
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    if grad_outputs is None:
+        for o in outputs:
+            if o.size != 1:
+                raise RuntimeError(f"grad of a non-scalar output (shape {o.shape}) needs grad_outputs")
+        grad_outputs = [Tensor(xp.ones_like(o.data)) for o in outputs]
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    for t in inputs:
+        if not t.requires_grad:
+            raise RuntimeError(f"an input of shape {t.shape} does not require grad")
+    results = run_backward(outputs, grad_outputs, create_graph=create_graph,
+                           retain_graph=create_graph if retain_graph is None else retain_graph,
+                           inputs=inputs)
+    grads = []
+    for t in inputs:
+        g = results.get(id(t))
+        if g is None and not allow_unused:
+            raise RuntimeError(f"an input of shape {t.shape} was not used to compute the "
+                               "outputs; pass allow_unused=True to get None for it")
+        grads.append(g)
+    return tuple(grads)
+
+
+from . import ops  # noqa: E402  (ops attaches the operators to Tensor)

@@ -1,0 +1,141 @@
+"""The array backend: which array library does the arithmetic.
+
+Every tensor in scratchgen wraps an array of one *backend*:
+
+=================  ===========================================================
+``numpy``          (default) NumPy on the CPU.
+``cupy``           CuPy on an NVIDIA GPU (``pip install "scratchgen[gpu]"``).
+``numpy-guard``    NumPy on the CPU, behind a wrapper type that refuses what
+                   CuPy refuses (see :mod:`scratchgen.guard`), so a CPU test
+                   run catches bugs that would only show on a GPU.
+=================  ===========================================================
+
+The choice is read once, at import, from the environment variable
+``SCRATCHGEN_BACKEND``.  Library code never does ``import numpy`` to compute
+on tensor data; it asks this module for the array module ``xp`` and writes
+``xp.exp(a)``, so the same line runs on NumPy and on CuPy.  Host-only work
+(plots, files, SciPy metrics) converts explicitly with :func:`to_numpy`.
+
+There is no silent fallback: an unknown name, or ``cupy`` on a machine
+without CuPy or without a GPU, is an error that says what to do.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as _host_np  # host side only: dtypes, conversions, RNG state
+
+ALLOWED = ("numpy", "cupy", "numpy-guard")
+ENV_VAR = "SCRATCHGEN_BACKEND"
+
+
+class BackendError(RuntimeError):
+    """The requested array backend cannot be used."""
+
+
+def _load(name: str):
+    if name == "numpy":
+        return _host_np
+    if name == "numpy-guard":
+        from . import guard
+        return guard.xp
+    if name == "cupy":
+        try:
+            import cupy
+        except ImportError as exc:
+            raise BackendError(
+                f"{ENV_VAR}=cupy but CuPy is not installed ({exc}). "
+                'Install it with: pip install "scratchgen[gpu]" '
+                f"(CUDA 12), or unset {ENV_VAR} to use NumPy on the CPU."
+            ) from None
+        try:
+            count = cupy.cuda.runtime.getDeviceCount()
+        except Exception as exc:  # CUDA driver missing or broken
+            raise BackendError(
+                f"{ENV_VAR}=cupy but no usable CUDA GPU was found ({exc}). "
+                f"Check the NVIDIA driver (nvidia-smi), or unset {ENV_VAR}."
+            ) from None
+        if count == 0:
+            raise BackendError(f"{ENV_VAR}=cupy but CUDA reports no GPU; unset {ENV_VAR}.")
+        return cupy
+    raise BackendError(
+        f"{ENV_VAR}={name!r} is not a backend; allowed values: "
+        + ", ".join(ALLOWED) + f" (unset it for the default, numpy)."
+    )
+
+
+NAME: str = os.environ.get(ENV_VAR, "numpy").strip().lower() or "numpy"
+xp = _load(NAME)
+
+#: float32 unless a caller asks otherwise: it halves memory and doubles BLAS
+#: throughput, and is what PyTorch uses.
+DEFAULT_FLOAT = _host_np.dtype("float32")
+
+
+def array_types() -> tuple:
+    """The concrete array classes of the active backend."""
+    return (xp.ndarray,)
+
+
+def is_array(a) -> bool:
+    return isinstance(a, xp.ndarray)
+
+
+def to_numpy(a) -> _host_np.ndarray:
+    """A host NumPy copy (or view) of a backend array, number or Tensor."""
+    if hasattr(a, "data") and type(a).__name__ in ("Tensor", "Parameter"):
+        a = a.data
+    if NAME == "cupy" and isinstance(a, xp.ndarray):
+        return xp.asnumpy(a)
+    if NAME == "numpy-guard" and isinstance(a, xp.ndarray):
+        return a.unwrap()
+    return _host_np.asarray(a)
+
+
+def asarray(a, dtype=None):
+    """Put host data (list, number, NumPy array) on the backend, without a copy
+    where none is needed."""
+    if NAME == "numpy-guard":
+        return xp.from_host(a, dtype=dtype)
+    return xp.asarray(a, dtype=dtype)
+
+
+def dtype_of(name_or_dtype) -> _host_np.dtype:
+    """Normalise ``"float64"``, ``np.float64``, ``cupy.float64`` to a NumPy dtype."""
+    try:
+        return _host_np.dtype(name_or_dtype)
+    except TypeError:
+        raise TypeError(f"not a dtype: {name_or_dtype!r}; use e.g. 'float32' or 'float64'") from None
+
+
+# --------------------------------------------------------------------------
+# Random numbers: one generator per process, seeded by sg.manual_seed.
+# --------------------------------------------------------------------------
+_rng = None
+_seed = None
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the generator that every scratchgen random draw uses."""
+    global _rng, _seed
+    _seed = int(seed)
+    _rng = xp.random.default_rng(_seed)
+
+
+def generator():
+    """The process-wide random generator (seeded on first use if needed)."""
+    global _rng
+    if _rng is None:
+        manual_seed(_host_np.random.SeedSequence().entropy % (2**63))
+    return _rng
+
+
+def get_rng_state() -> dict:
+    """The generator's state as plain host data (for checkpoints)."""
+    bit_gen = generator().bit_generator
+    state = bit_gen.state
+    return state if isinstance(state, dict) else {"state": to_numpy(state)}
+
+
+def set_rng_state(state: dict) -> None:
+    generator().bit_generator.state = state

@@ -1,0 +1,26 @@
+"""Shared test set-up: hypothesis profiles and a fixed seed per test.
+
+Profiles: ``dev`` (default, 60 examples), ``ci`` (fewer examples, no deadline:
+CI runs on 2 slow cores), ``thorough`` (500 examples).  Choose one with
+``HYPOTHESIS_PROFILE=thorough python -m pytest``; CI=true selects ``ci``.
+"""
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+import scratchgen as sg
+
+settings.register_profile("dev", max_examples=60, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", max_examples=500, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE",
+                                     "ci" if os.environ.get("CI") else "dev"))
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    sg.manual_seed(0)
