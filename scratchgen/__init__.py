@@ -14,5 +14,8 @@ from .ops import (abs, broadcast_to, clip, concatenate, exp, expand_dims, flatte
                   matmul, maximum, mean, minimum, pad, reshape, split, sqrt, squeeze,
                   stack, sum, transpose, var, where)
 from .ops import max, min  # noqa: E402  (shadow builtins only inside this namespace)
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .serialization import CheckpointError, load, save
+from . import optim  # noqa: E402
 
 __version__ = "0.1.0"
