@@ -16,6 +16,6 @@ from .ops import (abs, broadcast_to, clip, concatenate, exp, expand_dims, flatte
 from .ops import max, min  # noqa: E402  (shadow builtins only inside this namespace)
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .serialization import CheckpointError, load, save
-from . import optim  # noqa: E402
+from . import nn, optim  # noqa: E402  (after the core they build on)
 
 __version__ = "0.1.0"

@@ -97,6 +97,8 @@ class Tensor:
     __array_ufunc__ = None
 
     def __init__(self, data, requires_grad: bool = False):
+        if backend.NAME == "numpy" and isinstance(data, xp.generic):
+            data = xp.asarray(data)  # NumPy's 0-d arithmetic returns scalars, not arrays
         if not backend.is_array(data):
             raise TypeError(
                 f"Tensor data must be a {backend.NAME} array, got {type(data).__module__}."
@@ -186,9 +188,7 @@ class Function:
             raise ValueError(f"{self.name}: {exc}; input shapes "
                              f"{', '.join(str(x.shape) for x in inputs)}") from None
         single = not isinstance(ys, tuple)
-        # NumPy reductions return scalars; keep everything a (0-d) array
-        outputs = [Tensor(y if backend.is_array(y) else xp.asarray(y))
-                   for y in ((ys,) if single else ys)]
+        outputs = [Tensor(y) for y in ((ys,) if single else ys)]
         if _Config.anomaly:
             _check_finite(self.name, "forward", [o.data for o in outputs], inputs)
         if _Config.grad_enabled and any(x.requires_grad for x in inputs):
@@ -310,16 +310,23 @@ def run_backward(outputs, grad_outputs, create_graph=False, retain_graph=False, 
                 continue
             grads_out = [Tensor(xp.zeros_like(ref().data)) if g is None else g
                          for g, ref in zip(grads_out, f.outputs)]
-            grads_in = f.backward(*grads_out)
+            # anomaly checks off inside: a NaN there is blamed on f, not on its Div or Mul
+            anomaly, _Config.anomaly = _Config.anomaly, False
+            try:
+                grads_in = f.backward(*grads_out)
+            finally:
+                _Config.anomaly = anomaly
             if not isinstance(grads_in, tuple):
                 grads_in = (grads_in,)
-            if _Config.anomaly:
+            if anomaly:
                 _check_finite(f.name, "backward", [g.data for g in grads_in if g is not None], f.inputs)
             for x, gx, needed in zip(f.inputs, grads_in, f.needs_input_grad):
                 if gx is not None and needed:
                     if gx.shape != x.shape:
                         raise RuntimeError(f"{f.name}.backward returned a gradient of shape "
                                            f"{gx.shape} for an input of shape {x.shape}")
+                    if gx.dtype != x.dtype:  # a promoted input's gradient: its own dtype
+                        gx = ops.astype(gx, x.dtype)
                     _accumulate(pending, x, gx)
             if not retain_graph:
                 f.inputs = None  # free the activations this step kept alive

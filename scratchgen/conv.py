@@ -112,7 +112,7 @@ def _check_4d(name, x, w, x_channels_axis_of_w):
         raise ValueError(f"{name}: expected 4-D input (N, C, H, W) and 4-D weight, got "
                          f"input {x.shape} and weight {w.shape}")
     if x.shape[1] != w.shape[x_channels_axis_of_w]:
-        raise ValueError(f"{name}: input has {x.shape[1]} channels but the weight "
+        raise ValueError(f"{name}: input {x.shape} has {x.shape[1]} channels but the weight "
                          f"{w.shape} expects {w.shape[x_channels_axis_of_w]}")
 
 

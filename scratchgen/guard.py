@@ -330,8 +330,9 @@ class _GuardNumpy(_Proxy):
         super().__init__(np)
 
     def from_host(self, a, dtype=None) -> GuardArray:
-        """Put host data (a list, number or NumPy array) on the backend."""
-        return self.asarray(a, dtype=dtype)
+        """Copy host data (a list, number or NumPy array) to the backend, as a
+        host-to-device transfer does: the result never shares host memory."""
+        return self.array(a, dtype=dtype)
 
 
 xp = _GuardNumpy()

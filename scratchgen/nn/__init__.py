@@ -1,0 +1,24 @@
+"""``scratchgen.nn``: layers and models as trees of modules, PyTorch's API.
+
+Reading order: :mod:`.module` (Module, Parameter: how a model finds its
+weights), :mod:`.init` (why weights start at the scale they do), then the
+layers: :mod:`.linear`, :mod:`.conv`, :mod:`.pooling`, :mod:`.norm`,
+:mod:`.activation`, :mod:`.dropout`, :mod:`.shape`, :mod:`.container`, and
+:mod:`.utils` (gradient clipping).
+"""
+from . import init, utils
+from .activation import LeakyReLU, ReLU, Sigmoid, Tanh
+from .container import ModuleList, Sequential
+from .conv import Conv2d, ConvTranspose2d
+from .dropout import Dropout
+from .linear import Embedding, Linear
+from .module import Module, Parameter
+from .norm import BatchNorm1d, BatchNorm2d
+from .pooling import AvgPool2d, MaxPool2d
+from .shape import Flatten, Unflatten
+
+__all__ = [
+    "Module", "Parameter", "Sequential", "ModuleList", "Linear", "Embedding", "Conv2d",
+    "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Dropout",
+    "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Flatten", "Unflatten", "init", "utils",
+]

@@ -1,0 +1,84 @@
+"""Batch normalisation layers (Ioffe & Szegedy, 2015).
+
+Each channel c is normalised with the mean and variance of the batch, then
+scaled and shifted by learned ``weight[c]`` and ``bias[c]``:
+``y = (x - mean_c) / sqrt(var_c + eps) * weight_c + bias_c``.
+
+A model in evaluation mode must not depend on which other examples share the
+batch, so during training the layer keeps exponential moving averages,
+``running = (1 - momentum) running + momentum * batch`` (the batch variance
+taken unbiased), and evaluation uses those: then y is a fixed affine map of
+x.  ``momentum=None`` makes it a plain cumulative average, with factor
+``1 / num_batches_tracked``.  The buffers ``running_mean`` (zeros),
+``running_var`` (ones) and ``num_batches_tracked`` (an int64 count) are
+PyTorch's, so checkpoints carry over.  The arithmetic is
+:func:`scratchgen.functional.batch_norm`.
+"""
+from __future__ import annotations
+
+from .. import backend
+from .. import functional as F
+from ..autograd import Tensor
+from ..backend import xp
+from . import init
+from .linear import empty_parameter
+from .module import Module, check_input
+
+
+def _buffer(shape, dtype=backend.DEFAULT_FLOAT) -> Tensor:
+    return Tensor(xp.zeros(shape, dtype=dtype))
+
+
+class _BatchNorm(Module):
+    ndims, layout = (), ""  # set by the subclasses
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum=0.1,
+                 affine: bool = True, track_running_stats: bool = True):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self.register_parameter("weight", empty_parameter(num_features) if affine else None)
+        self.register_parameter("bias", empty_parameter(num_features) if affine else None)
+        stats = track_running_stats
+        self.register_buffer("running_mean", _buffer(num_features) if stats else None)
+        self.register_buffer("running_var", _buffer(num_features) if stats else None)
+        self.register_buffer("num_batches_tracked", _buffer((), xp.int64) if stats else None)
+        self.reset_parameters()
+
+    def reset_running_stats(self):
+        if self.track_running_stats:
+            init.zeros_(self.running_mean)
+            init.ones_(self.running_var)
+            init.zeros_(self.num_batches_tracked)
+
+    def reset_parameters(self):
+        self.reset_running_stats()
+        if self.affine:
+            init.ones_(self.weight)
+            init.zeros_(self.bias)
+
+    def forward(self, x):
+        check_input(self, x, self.ndims, self.layout, axis=1, size=self.num_features)
+        factor = self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.data += 1
+            if self.momentum is None:
+                factor = 1.0 / float(self.num_batches_tracked.data)
+        # without running statistics, evaluation normalises with the batch's too
+        use_batch = self.training or self.running_mean is None
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            use_batch, factor, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """For (N, C) features or (N, C, L) sequences."""
+    ndims, layout = (2, 3), "(N, C) or (N, C, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """For (N, C, H, W) images: statistics over N, H and W per channel."""
+    ndims, layout = (4,), "(N, C, H, W)"

@@ -1,0 +1,35 @@
+"""Training utilities.
+
+``clip_grad_norm_`` rescales all gradients together when their joint norm
+is too large: treat every gradient as one long vector g, and if
+``||g|| > max_norm`` replace g by ``g * max_norm / (||g|| + 1e-6)``.  The
+direction of the step is kept; only its length is capped, which tames the
+rare huge gradient (exploding RNNs, unstable GAN steps).  PyTorch's rule.
+"""
+from __future__ import annotations
+
+import math
+
+from ..autograd import Tensor
+from ..backend import xp
+
+
+def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0) -> float:
+    """Scale the gradients of ``parameters`` (a tensor or an iterable) so
+    their total ``norm_type``-norm is at most ``max_norm``; return the total
+    norm before clipping, as a float."""
+    params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
+    grads = [p for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    norm_type = float(norm_type)
+    if math.isinf(norm_type):
+        total = max(float(xp.abs(p.grad.data).max()) for p in grads)
+    else:  # one device-to-host transfer for the whole sum
+        total = float(sum((xp.abs(p.grad.data) ** norm_type).sum() for p in grads)
+                      ** (1 / norm_type))
+    scale = max_norm / (total + 1e-6)
+    if scale < 1:
+        for p in grads:  # new tensors: a grad may be shared with another tensor
+            p.grad = Tensor(p.grad.data * scale)
+    return total

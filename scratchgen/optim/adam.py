@@ -1,0 +1,104 @@
+"""Adam and AdamW: a step size per coordinate, from running moments.
+
+Adam keeps exponential moving averages of the gradient and of its square,
+
+    m_t = b1 m_{t-1} + (1 - b1) g_t        (mean: the direction)
+    v_t = b2 v_{t-1} + (1 - b2) g_t^2      (uncentred variance: the scale)
+
+and steps ``lr * m / sqrt(v)``: about ``lr`` in size whatever the scale of
+the gradient, smaller where the gradient's sign keeps changing (|m| small
+next to sqrt(v)).  Both averages start at 0, so early on they are too
+small by the factor ``1 - b^t`` (the weights b^(t-1)(1-b), ..., (1-b) sum to
+``1 - b^t``); dividing by it (*bias correction*) removes the bias:
+
+    m_hat = m_t / (1 - b1^t),   v_hat = v_t / (1 - b2^t),
+    p_t = p_{t-1} - lr * m_hat / (sqrt(v_hat) + eps).
+
+AMSGrad divides by the running *maximum* of v instead, so the effective
+step size never grows.
+
+Weight decay.  Adam's ``weight_decay`` adds ``wd * p`` to the gradient (L2
+regularisation), which then gets divided by sqrt(v) like the rest: weights
+with large gradients are hardly decayed.  AdamW (Loshchilov & Hutter, 2019)
+*decouples* the decay: ``p <- p * (1 - lr * wd)`` before the Adam step, the
+same relative shrinkage for every weight.
+"""
+from __future__ import annotations
+
+import math
+
+from ..backend import xp
+from .optimizer import Optimizer
+
+
+class Adam(Optimizer):
+    r"""Adam (Kingma & Ba, 2015), PyTorch's rule:
+
+    .. code-block:: text
+
+        g_t <- grad of p_{t-1}
+        if weight_decay != 0:  g_t <- g_t + weight_decay * p_{t-1}
+        m_t <- beta1 * m_{t-1} + (1 - beta1) * g_t
+        v_t <- beta2 * v_{t-1} + (1 - beta2) * g_t^2
+        m_hat <- m_t / (1 - beta1^t)
+        if amsgrad:
+            v_max_t <- max(v_max_{t-1}, v_t)
+            v_hat <- v_max_t / (1 - beta2^t)
+        else:
+            v_hat <- v_t / (1 - beta2^t)
+        p_t <- p_{t-1} - lr * m_hat / (sqrt(v_hat) + eps)
+
+    computed, as PyTorch does, as ``p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2)
+    + eps)`` with ``bc = 1 - beta^t``.  State per parameter: ``step``,
+    ``exp_avg`` (m), ``exp_avg_sq`` (v), ``max_exp_avg_sq`` (with amsgrad).
+    """
+
+    _decoupled_weight_decay = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 amsgrad=False):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, amsgrad=amsgrad))
+
+    def _update(self, p, g, state, group):
+        lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
+        if not state:
+            state.update(step=0, exp_avg=xp.zeros_like(p), exp_avg_sq=xp.zeros_like(p))
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = xp.zeros_like(p)
+        state["step"] += 1
+        if wd != 0:
+            if self._decoupled_weight_decay:
+                p *= 1 - lr * wd
+            else:
+                g = g + wd * p
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m *= beta1
+        m += (1 - beta1) * g
+        v *= beta2
+        v += (1 - beta2) * g * g
+        if group["amsgrad"]:
+            v = xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+        bias_correction1 = 1 - beta1 ** state["step"]
+        bias_correction2 = 1 - beta2 ** state["step"]
+        denom = xp.sqrt(v) / math.sqrt(bias_correction2) + group["eps"]
+        p -= (lr / bias_correction1) * (m / denom)
+
+
+class AdamW(Adam):
+    r"""Adam with decoupled weight decay (Loshchilov & Hutter), PyTorch's rule:
+
+    .. code-block:: text
+
+        p_{t-1} <- p_{t-1} * (1 - lr * weight_decay)
+        then the Adam update above, without its weight-decay term
+
+    Note the default ``weight_decay=1e-2`` (Adam's is 0).
+    """
+
+    _decoupled_weight_decay = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         amsgrad=amsgrad)

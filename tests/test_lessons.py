@@ -1,0 +1,58 @@
+"""Every lesson runs: each ``lessons/NN_*.py`` is executed with ``--quick`` in
+a fresh interpreter, as a reader would run it, and must exit cleanly and
+write its figures.
+
+New lessons are picked up by the file pattern.  The subprocess inherits
+``SCRATCHGEN_BACKEND``, so the numpy-guard pass runs the lessons on the
+guard backend too.  ``SCRATCHGEN_FIGURES`` sends the figures to a temporary
+folder, so the tests never overwrite the committed ones in ``figures/``.
+"""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.py"))
+
+
+def _run(lesson: Path, *args: str, figures: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MPLBACKEND": "Agg", "SCRATCHGEN_FIGURES": str(figures)}
+    return subprocess.run([sys.executable, str(lesson), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_lessons_exist():
+    assert LESSONS, f"no lessons/NN_*.py files found under {ROOT / 'lessons'}"
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=[p.stem for p in LESSONS])
+def test_lesson_runs_quick_and_writes_figures(lesson, tmp_path):
+    result = _run(lesson, "--quick", figures=tmp_path)
+    assert result.returncode == 0, (
+        f"{lesson.name} --quick failed (exit {result.returncode}):\n"
+        f"{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+    pngs = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert pngs, f"{lesson.name} wrote no PNG to $SCRATCHGEN_FIGURES"
+    prefix = lesson.name[:3]  # "01_"
+    assert all(name.startswith(prefix) for name in pngs), (
+        f"{lesson.name}'s figures must be named {prefix}...png, got {pngs}")
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=[p.stem for p in LESSONS])
+def test_lesson_format(lesson, tmp_path):
+    """Notebook cells with a markdown intro first, and a real ``--quick`` flag
+    (``--help`` must list it: unknown flags are ignored, so running with
+    ``--quick`` alone would not prove the lesson knows it)."""
+    source = lesson.read_text(encoding="utf-8")
+    assert source.startswith("# %% [markdown]\n# # "), (
+        f"{lesson.name} must open with a markdown cell and a '# # Title' line")
+    code_cells = re.findall(r"^# %%$", source, flags=re.MULTILINE)
+    assert len(code_cells) >= 2, f"{lesson.name} has {len(code_cells)} '# %%' code cells"
+    result = _run(lesson, "--help", figures=tmp_path)
+    assert result.returncode == 0 and "--quick" in result.stdout, (
+        f"{lesson.name} --help does not offer --quick:\n{result.stdout}\n{result.stderr}")
+    assert not list(tmp_path.glob("*.png")), f"{lesson.name} --help did work beyond parsing"
