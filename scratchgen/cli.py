@@ -1,0 +1,183 @@
+"""The ``scratchgen`` command (also ``python -m scratchgen``).
+
+    scratchgen train MODEL [--data DATA --epochs N --batch-size N --lr X --seed N --out DIR --resume]
+    scratchgen sample RUN_DIR [--n 64 --out FILE.png]
+    scratchgen eval RUN_DIR [--json]
+    scratchgen lessons [run N]
+    scratchgen info
+
+A mistake on the command line (unknown model or data set, missing run
+folder, corrupt checkpoint) prints one line and exits with status 2; no
+traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+EXIT_USAGE = 2
+LESSONS = Path(__file__).resolve().parent.parent / "lessons"
+
+
+def _train(args) -> None:
+    from . import models, training
+    from .data.registry import load_dataset
+    if args.resume:
+        run = training.resume(args.out, epochs=args.epochs)
+    else:
+        recipe = models.RECIPES[args.model]
+        data_name = args.data or recipe["data"]
+        dataset = load_dataset(data_name, "train", root=args.root)
+        kind = "images" if dataset.is_image else "points"
+        if kind not in recipe:
+            raise ValueError(f"{args.model} does not train on {kind}; try --data {recipe['data']}")
+        settings = dict(recipe[kind])
+        for key in ("epochs", "batch_size", "lr"):
+            if getattr(args, key) is not None:
+                settings[key] = getattr(args, key)
+        config = training.RunConfig(model=args.model, data=data_name, seed=args.seed,
+                                    model_args=recipe["args"](dataset), **settings)
+        out = args.out or f"runs/{args.model}-{data_name}"
+        run = training.start(config, out, dataset=dataset)
+    try:
+        run.fit(progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: checkpoint saved in {run.dir}; continue with "
+              f"`scratchgen train {run.config.model} --out {run.dir} --resume`", file=sys.stderr)
+        sys.exit(130)
+    for path in training.write_figures(run):
+        print(f"wrote {path}")
+    print(f"run folder: {run.dir}")
+
+
+def _sample(args) -> None:
+    import scratchgen as sg
+    from . import models, plot
+    model = models.load(args.run_dir)
+    sg.manual_seed(args.seed)
+    samples = model.sample(args.n).numpy()
+    out = args.out or str(Path(args.run_dir) / "figures" / "samples_cli.png")
+    if samples.ndim == 2 and samples.shape[1] == 2:
+        plot.scatter_2d(samples, out, title=f"{args.n} samples")
+    else:
+        plot.sample_grid(samples, out)
+    print(f"wrote {out}")
+
+
+def _eval(args) -> None:
+    from .evaluation import evaluate
+    result = evaluate(args.run_dir, n_samples=args.n, k=args.k)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    width = max(len(k) for k in result)
+    for key, value in result.items():
+        print(f"{key:<{width}}  {value:.4f}" if isinstance(value, float) else f"{key:<{width}}  {value}")
+
+
+def _lesson_files():
+    return sorted(LESSONS.glob("[0-9][0-9]_*.py"))
+
+
+def _lessons(args) -> None:
+    files = _lesson_files()
+    if not files:
+        raise FileNotFoundError(f"no lessons found in {LESSONS} (they ship with the source checkout)")
+    if args.action is None:
+        for f in files:
+            print(f.stem)
+        return
+    matches = [f for f in files if f.name.startswith(f"{int(args.number):02d}_")]
+    if not matches:
+        raise ValueError(f"no lesson {args.number}; `scratchgen lessons` lists them")
+    command = [sys.executable, str(matches[0])] + (["--quick"] if args.quick else [])
+    sys.exit(subprocess.call(command))
+
+
+def _info(args) -> None:
+    import numpy
+    import scratchgen as sg
+    from .data.idx import search_dirs
+    print(f"scratchgen {sg.__version__}")
+    print(f"backend    {sg.backend.NAME} (set SCRATCHGEN_BACKEND=numpy|cupy|numpy-guard)")
+    print(f"numpy      {numpy.__version__}")
+    if sg.backend.NAME == "cupy":
+        import cupy
+        print(f"cupy       {cupy.__version__}, device {cupy.cuda.runtime.getDeviceProperties(0)['name']}")
+    print("digits     bundled (1,797 images)")
+    for kind in ("mnist", "fashion"):
+        found = [d for d in search_dirs(kind) if any(d.glob("*labels-idx1-ubyte*"))]
+        print(f"{kind:<10} {found[0] if found else 'not found (download=True, or apt-get install dataset-fashion-mnist)'}")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line, like every other error."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .data.registry import NAMES
+    from .models import MODELS
+    parser = _Parser(prog="scratchgen", description="Generative models built from nothing.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = sub.add_parser("train", help="train a model; writes a run folder")
+    train.add_argument("model", choices=sorted(MODELS))
+    train.add_argument("--data", choices=NAMES, help="data set (default: the model's own)")
+    train.add_argument("--root", help="folder holding MNIST/Fashion-MNIST IDX files")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", help="run folder (default runs/MODEL-DATA)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=_train)
+
+    sample = sub.add_parser("sample", help="draw samples from a trained run")
+    sample.add_argument("run_dir")
+    sample.add_argument("--n", type=int, default=64)
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--out")
+    sample.set_defaults(func=_sample)
+
+    ev = sub.add_parser("eval", help="print a trained run's metrics")
+    ev.add_argument("run_dir")
+    ev.add_argument("--n", type=int, default=2500, help="samples to draw")
+    ev.add_argument("--k", type=int, default=50, help="importance samples for IWAE")
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(func=_eval)
+
+    lessons = sub.add_parser("lessons", help="list the lessons, or `lessons run N`")
+    lessons.add_argument("action", nargs="?", choices=["run"])
+    lessons.add_argument("number", nargs="?")
+    lessons.add_argument("--quick", action="store_true")
+    lessons.set_defaults(func=_lessons)
+
+    info = sub.add_parser("info", help="backend, versions and data sets found")
+    info.set_defaults(func=_info)
+    return parser
+
+
+def main(argv=None) -> None:
+    from .backend import BackendError
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "train" and args.resume and not args.out:
+        parser.error("--resume needs --out RUN_DIR")
+    if args.command == "lessons" and args.action == "run" and args.number is None:
+        parser.error("lessons run needs a lesson number")
+    try:
+        args.func(args)
+    except (ValueError, OSError, BackendError) as exc:  # bad input; bugs keep their traceback
+        print(f"scratchgen: error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+if __name__ == "__main__":
+    main()

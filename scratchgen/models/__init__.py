@@ -1,0 +1,64 @@
+"""Generative models, all behind one protocol.
+
+Each model is an ``nn.Module`` built from plain constructor arguments;
+``sample(n, labels=None)`` returns ``n`` samples in data space; likelihood
+models add per-example quantities in nats (VAEs: ``encode``, ``decode``,
+``elbo(x)``, ``iwae(x, k)``).  For training each also has
+``make_optimizers(lr)`` and ``train_step(batch, optimizers)``, which the
+shared loop in :mod:`scratchgen.training` calls.
+
+``RECIPES`` holds the defaults that ``scratchgen train MODEL`` uses: the
+data set, and per kind of data (2-D points or images) the constructor
+arguments and training settings that give good results within minutes on
+two CPU cores.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .gan import GAN
+from .vae import VAE
+
+MODELS = {"gan": GAN, "vae": VAE}
+
+
+def _gan_args(dataset):
+    if dataset.is_image:
+        return {"data_shape": list(dataset.shape), "latent_dim": 32, "hidden": 256, "depth": 2}
+    return {"data_shape": list(dataset.shape), "latent_dim": 2, "hidden": 128, "depth": 2, "pack": 2}
+
+
+def _vae_args(dataset):
+    if not dataset.is_image:
+        raise ValueError("the VAE has a Bernoulli decoder for images in [0, 1]; "
+                         "use an image data set (digits, mnist, fashion)")
+    return {"image_shape": list(dataset.shape), "latent_dim": 2 if dataset.shape[-1] == 8 else 20,
+            "hidden": [256] if dataset.shape[-1] == 8 else [400]}
+
+
+#: name -> (default data set, constructor arguments for a data set, settings per data kind)
+RECIPES = {
+    "gan": {"data": "ring8", "args": _gan_args,
+            "points": {"epochs": 40, "batch_size": 256, "lr": 1e-3},
+            "images": {"epochs": 60, "batch_size": 64, "lr": 2e-4}},
+    "vae": {"data": "digits", "args": _vae_args,
+            "images": {"epochs": 100, "batch_size": 64, "lr": 1e-3}},
+}
+
+
+def load(run_dir):
+    """The trained model of a run folder, in eval mode, ready to sample."""
+    from ..serialization import load as load_file
+    from ..training import CHECKPOINT, read_config
+    config = read_config(run_dir)
+    if config.model not in MODELS:
+        raise ValueError(f"{run_dir}: unknown model {config.model!r} in its config")
+    model = MODELS[config.model](**config.model_args)
+    checkpoint = Path(run_dir) / CHECKPOINT
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"{run_dir} has no {CHECKPOINT}: the run never saved one")
+    model.load_state_dict(load_file(checkpoint)["model"])
+    return model.eval()
+
+
+__all__ = ["GAN", "VAE", "MODELS", "RECIPES", "load"]

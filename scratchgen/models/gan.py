@@ -1,0 +1,92 @@
+"""The generative adversarial network (Goodfellow et al., 2014), with MLPs.
+
+A generator G maps noise z ~ N(0, I) to data space; a discriminator D maps
+a point to a logit, the log-odds that it is real.  D is trained as a
+classifier, real -> 1 and fake -> 0, with binary cross-entropy on logits:
+
+    L_D = softplus(-D(x)) + softplus(D(G(z)))
+
+G is trained with the *non-saturating* loss: instead of minimising
+log(1 - sigmoid(D(G(z)))), whose gradient vanishes exactly when D confidently
+rejects G's samples (early in training), it maximises log sigmoid(D(G(z))):
+
+    L_G = softplus(-D(G(z)))  =  BCE-with-logits(D(G(z)), 1)
+
+Both are ``F.binary_cross_entropy_with_logits``, stable for any logit.
+
+Packing (PacGAN, Lin et al., 2018): with ``pack = m`` the discriminator
+judges m samples at once, concatenated.  A generator that collapses onto a
+few modes makes packs with tell-tale repeats, so D can punish collapse; this
+is the standard cure on the ring of 8 Gaussians.
+"""
+from __future__ import annotations
+
+import scratchgen as sg
+
+from .. import functional as F
+from .. import nn
+from .blocks import mlp, numel
+
+
+class GAN(nn.Module):
+    """MLP GAN for points (``data_shape=(2,)``) or small images (``(1, 8, 8)``,
+    whose generator ends in a sigmoid so samples lie in [0, 1])."""
+
+    def __init__(self, data_shape=(2,), latent_dim=2, hidden=128, depth=2, pack=1):
+        super().__init__()
+        self.data_shape, self.latent_dim, self.hidden = tuple(data_shape), latent_dim, hidden
+        self.depth, self.pack = depth, pack
+        dim = numel(data_shape)
+        is_image = len(self.data_shape) > 1
+        self.generator = mlp([latent_dim] + [hidden] * depth + [dim], nn.ReLU,
+                             output=nn.Sigmoid() if is_image else None)
+        self.discriminator = mlp([dim * pack] + [hidden] * depth + [1],
+                                 lambda: nn.LeakyReLU(0.2))
+
+    def config(self) -> dict:
+        return {"data_shape": list(self.data_shape), "latent_dim": self.latent_dim,
+                "hidden": self.hidden, "depth": self.depth, "pack": self.pack}
+
+    def generate(self, n):
+        return self.generator(sg.randn(n, self.latent_dim)).reshape(n, *self.data_shape)
+
+    def judge(self, x):
+        """D's logits, one per pack of ``pack`` consecutive examples."""
+        return self.discriminator(x.reshape(x.shape[0] // self.pack, -1))
+
+    def discriminator_loss(self, real, fake):
+        real_logits, fake_logits = self.judge(real), self.judge(fake)
+        return (F.binary_cross_entropy_with_logits(real_logits, sg.ones_like(real_logits))
+                + F.binary_cross_entropy_with_logits(fake_logits, sg.zeros_like(fake_logits)))
+
+    def generator_loss(self, fake):
+        logits = self.judge(fake)
+        return F.binary_cross_entropy_with_logits(logits, sg.ones_like(logits))
+
+    def sample(self, n, labels=None):
+        with sg.no_grad():
+            return self.generate(n)
+
+    # -- training -------------------------------------------------------
+    def make_optimizers(self, lr):
+        adam = lambda params: sg.optim.Adam(params, lr=lr, betas=(0.5, 0.999))  # noqa: E731
+        return {"discriminator": adam(self.discriminator.parameters()),
+                "generator": adam(self.generator.parameters())}
+
+    def train_step(self, batch, optimizers):
+        real = batch[0] if isinstance(batch, tuple) else batch
+        n = real.shape[0] - real.shape[0] % self.pack
+        real = real[:n]
+        d_opt, g_opt = optimizers["discriminator"], optimizers["generator"]
+
+        fake = self.generate(n)
+        d_opt.zero_grad()
+        d_loss = self.discriminator_loss(real, fake.detach())
+        d_loss.backward()
+        d_opt.step()
+
+        g_opt.zero_grad()
+        g_loss = self.generator_loss(fake)
+        g_loss.backward()
+        g_opt.step()
+        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}

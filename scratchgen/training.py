@@ -1,0 +1,197 @@
+"""Training runs: one folder per run, a short loop, checkpoints, exact resume.
+
+A run folder holds everything about one training run::
+
+    config.json      what was trained, on what, with which settings
+    checkpoint.npz   model, optimizers, data-loader position, RNG state, step,
+                     loss history (written atomically by ``sg.save``)
+    losses.csv       one row per step
+    figures/         samples and loss curves, written at the end
+
+The loop is deliberately plain: each model knows how to take one training
+step (``model.train_step(batch, optimizers)``, returning its losses); the loop
+feeds it batches, shows a progress bar with the live losses, and saves a
+checkpoint every ``checkpoint_every`` steps, at the end, and on Ctrl-C.
+
+Resuming restores *all* the state that the next step depends on: parameters,
+optimizer moments, the data order (the loader replays the interrupted
+epoch's permutation and skips the batches already seen) and the random
+generator (noise draws).  So a resumed run equals an uninterrupted one, bit
+for bit on the CPU (a test checks it).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import scratchgen as sg
+
+from . import backend
+from .data import DataLoader
+from .data.registry import Dataset, load_dataset
+from .serialization import load, save
+
+CONFIG, CHECKPOINT, LOSSES, FIGURES = "config.json", "checkpoint.npz", "losses.csv", "figures"
+
+
+@dataclass
+class RunConfig:
+    model: str
+    data: str
+    epochs: int
+    batch_size: int
+    lr: float
+    seed: int = 0
+    model_args: dict = field(default_factory=dict)
+    checkpoint_every: int = 500
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def read_config(run_dir) -> RunConfig:
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run folder (no {CONFIG}); "
+                                "make one with `scratchgen train MODEL --out DIR`")
+    try:
+        return RunConfig(**json.loads(path.read_text()))
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise ValueError(f"{path} is not a valid run config ({exc})") from None
+
+
+class Run:
+    """A model with its optimizers and data, bound to a run folder."""
+
+    def __init__(self, config: RunConfig, run_dir, dataset: Dataset | None = None):
+        from .models import MODELS
+        self.config, self.dir = config, Path(run_dir)
+        self.dataset = dataset if dataset is not None else load_dataset(config.data, "train")
+        sg.manual_seed(config.seed)
+        self.model = MODELS[config.model](**config.model_args)
+        self.optimizers = self.model.make_optimizers(config.lr)
+        arrays = self.dataset.x if self.dataset.y is None else (self.dataset.x, self.dataset.y)
+        self.loader = DataLoader(arrays, config.batch_size, shuffle=True, drop_last=True,
+                                 seed=config.seed)
+        self.step, self.history = 0, []
+
+    # -- checkpoints ----------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(),
+                "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+                "loader": self.loader.state_dict(), "rng": backend.get_rng_state(),
+                "step": self.step, "history": self.history}
+
+    def save_checkpoint(self) -> None:
+        save(self.state_dict(), self.dir / CHECKPOINT)
+        _write_text_atomic(self.dir / LOSSES, _history_csv(self.history))
+
+    def load_checkpoint(self) -> None:
+        state = load(self.dir / CHECKPOINT)
+        self.model.load_state_dict(state["model"])
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        self.loader.load_state_dict(state["loader"])
+        backend.set_rng_state(state["rng"])
+        self.step, self.history = int(state["step"]), list(state["history"])
+
+    # -- the loop -------------------------------------------------------
+    def fit(self, progress: bool = True) -> None:
+        from tqdm.auto import tqdm
+        total = self.config.epochs * len(self.loader)
+        bar = tqdm(total=total, initial=self.step, disable=not progress, unit="step",
+                   desc=f"{self.config.model} on {self.config.data}")
+        self.model.train()
+        try:
+            while self.loader.epoch < self.config.epochs:
+                for batch in self.loader:
+                    losses = self.model.train_step(batch, self.optimizers)
+                    self.step += 1
+                    self.history.append({"step": self.step, **losses})
+                    bar.update(1)
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in losses.items()})
+                    if self.step % self.config.checkpoint_every == 0:
+                        self.save_checkpoint()
+        except KeyboardInterrupt:
+            self.save_checkpoint()
+            bar.close()
+            raise
+        bar.close()
+        self.save_checkpoint()
+        self.model.eval()
+
+
+def _history_csv(history) -> str:
+    if not history:
+        return ""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(history[0]))
+    writer.writeheader()
+    writer.writerows(history)
+    return out.getvalue()
+
+
+def start(config: RunConfig, run_dir, dataset=None) -> Run:
+    """A new run in ``run_dir`` (refused if one is already there)."""
+    run_dir = Path(run_dir)
+    if (run_dir / CHECKPOINT).exists():
+        raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it "
+                              "or choose another --out folder")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_text_atomic(run_dir / CONFIG, json.dumps(asdict(config), indent=2) + "\n")
+    return Run(config, run_dir, dataset)
+
+
+def resume(run_dir, epochs=None) -> Run:
+    """The run saved in ``run_dir``, at its last checkpoint; ``epochs`` may
+    extend it."""
+    run_dir = Path(run_dir)
+    config = read_config(run_dir)
+    if not (run_dir / CHECKPOINT).is_file():
+        raise FileNotFoundError(f"{run_dir} has no {CHECKPOINT} to resume from")
+    if epochs is not None:
+        config.epochs = epochs
+    run = Run(config, run_dir)
+    run.load_checkpoint()
+    return run
+
+
+def write_figures(run: Run) -> list:
+    """Samples (over the data for 2-D sets) and loss curves."""
+    from . import plot
+    folder = run.dir / FIGURES
+    model, data = run.model, run.dataset
+    paths = [plot.loss_curves({k: [row[k] for row in run.history] for k in run.history[0]
+                               if k != "step"}, folder / "losses.png",
+                              title=f"{run.config.model} on {run.config.data}",
+                              smooth=max(1, len(run.history) // 100))] if run.history else []
+    samples = model.sample(2500 if not data.is_image else 64).numpy()
+    if data.is_image:
+        paths.append(plot.sample_grid(samples, folder / "samples.png", title="samples"))
+    else:
+        paths.append(plot.scatter_2d(samples, folder / "samples.png", data=data.x[:5000],
+                                     centers=data.centers, title="samples over the data"))
+    if hasattr(model, "encode") and data.is_image:
+        x = sg.tensor(data.x[:8])
+        with sg.no_grad():
+            mu, _ = model.encode(x)
+            recon = model.decode(mu).numpy()
+        paths.append(plot.reconstructions(data.x[:8], recon, folder / "reconstructions.png"))
+        if model.latent_dim == 2:
+            decode = lambda z: model.decode(sg.tensor(z)).numpy()  # noqa: E731
+            with sg.no_grad():
+                paths.append(plot.latent_manifold(decode, folder / "latent_manifold.png"))
+    return paths
