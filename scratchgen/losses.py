@@ -10,7 +10,7 @@ import math
 
 from .autograd import Tensor
 from .backend import xp
-from .ops import as_tensor, clip, log, log_softmax, softplus
+from .ops import as_tensor, log, log_softmax, softplus, where
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -50,9 +50,17 @@ def binary_cross_entropy(probs, target, reduction="mean"):
     instead of inf.  Prefer the logits version: it never needs the clamp."""
     target = as_tensor(target, like=probs)
     _same_shape("binary_cross_entropy", probs, target)
-    floor = math.exp(-100)
-    loss = -(target * log(clip(probs, floor, None)) + (1 - target) * log(clip(1 - probs, floor, None)))
+    loss = -(target * _log_clamped(probs) + (1 - target) * _log_clamped(1 - probs))
     return _reduce(loss, reduction)
+
+
+def _log_clamped(p):
+    """max(log p, -100), with gradient 0 below the clamp.  Clipping p at
+    e^-100 instead would be wrong in float32, where e^-100 is a subnormal
+    whose 1/p overflows and 0 * inf = nan reaches the gradient; here the
+    clamped entries take log 1 and their gradient never meets an inf."""
+    kept = p.data > math.exp(-100)
+    return where(kept, log(where(kept, p, 1.0)), -100.0)
 
 
 def cross_entropy(logits, targets, reduction="mean"):
