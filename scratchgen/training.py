@@ -12,6 +12,9 @@ The loop is deliberately plain: each model knows how to take one training
 step (``model.train_step(batch, optimizers)``, returning its losses); the loop
 feeds it batches, shows a progress bar with the live losses, and saves a
 checkpoint every ``checkpoint_every`` steps, at the end, and on Ctrl-C.
+Ctrl-C is held until the current step ends: a step cut in half (a GAN whose
+discriminator has stepped but not its generator, noise drawn but not used)
+could not be resumed exactly, so the checkpoint is always between steps.
 
 Resuming restores *all* the state that the next step depends on: parameters,
 optimizer moments, the data order (the loader replays the interrupted
@@ -21,11 +24,14 @@ for bit on the CPU (a test checks it).
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import os
+import signal
 import tempfile
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -86,13 +92,17 @@ class Run:
         arrays = self.dataset.x if self.dataset.y is None else (self.dataset.x, self.dataset.y)
         self.loader = DataLoader(arrays, config.batch_size, shuffle=True, drop_last=True,
                                  seed=config.seed)
+        if len(self.loader) == 0:
+            raise ValueError(f"batch_size {config.batch_size} is larger than the data set "
+                             f"({len(self.dataset.x)} examples): an epoch would have no steps")
         self.step, self.history = 0, []
+        self._loader_state = self.loader.state_dict()
 
     # -- checkpoints ----------------------------------------------------
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(),
                 "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
-                "loader": self.loader.state_dict(), "rng": backend.get_rng_state(),
+                "loader": self._loader_state, "rng": backend.get_rng_state(),
                 "step": self.step, "history": self.history}
 
     def save_checkpoint(self) -> None:
@@ -105,6 +115,7 @@ class Run:
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
         self.loader.load_state_dict(state["loader"])
+        self._loader_state = self.loader.state_dict()
         backend.set_rng_state(state["rng"])
         self.step, self.history = int(state["step"]), list(state["history"])
 
@@ -112,26 +123,56 @@ class Run:
     def fit(self, progress: bool = True) -> None:
         from tqdm.auto import tqdm
         total = self.config.epochs * len(self.loader)
-        bar = tqdm(total=total, initial=self.step, disable=not progress, unit="step",
-                   desc=f"{self.config.model} on {self.config.data}")
-        self.model.train()
-        try:
-            while self.loader.epoch < self.config.epochs:
-                for batch in self.loader:
-                    losses = self.model.train_step(batch, self.optimizers)
-                    self.step += 1
-                    self.history.append({"step": self.step, **losses})
-                    bar.update(1)
-                    bar.set_postfix({k: f"{v:.4g}" for k, v in losses.items()})
-                    if self.step % self.config.checkpoint_every == 0:
-                        self.save_checkpoint()
-        except KeyboardInterrupt:
-            self.save_checkpoint()
-            bar.close()
-            raise
-        bar.close()
+        with _ctrl_c_between_steps() as stop_if_pressed, \
+                tqdm(total=total, initial=self.step, disable=not progress, unit="step",
+                     desc=f"{self.config.model} on {self.config.data}") as bar:
+            self.model.train()
+            try:
+                while self.loader.epoch < self.config.epochs:
+                    for batch in self.loader:
+                        losses = self.model.train_step(batch, self.optimizers)
+                        self.step += 1
+                        self.history.append({"step": self.step, **losses})
+                        # the loader's position after the last *finished* step: a
+                        # step cut short has taken its batch but not learnt from it
+                        self._loader_state = self.loader.state_dict()
+                        bar.update(1)
+                        bar.set_postfix({k: f"{v:.4g}" for k, v in losses.items()})
+                        if self.step % self.config.checkpoint_every == 0:
+                            self.save_checkpoint()
+                        stop_if_pressed()
+            except KeyboardInterrupt:
+                self.save_checkpoint()
+                raise
         self.save_checkpoint()
         self.model.eval()
+
+
+@contextlib.contextmanager
+def _ctrl_c_between_steps():
+    """Hold a Ctrl-C (SIGINT) until the running step ends; yields the check to
+    call between steps, which raises the held KeyboardInterrupt.  A second
+    Ctrl-C stops at once (for a step that hangs; its checkpoint may then be
+    cut mid-step).  Outside the main thread signals cannot be caught, and a
+    Ctrl-C lands wherever it lands."""
+    pressed = []
+
+    def hold(signum, frame):
+        if pressed:
+            raise KeyboardInterrupt
+        pressed.append(signum)
+
+    def stop_if_pressed():
+        if pressed:
+            raise KeyboardInterrupt
+
+    installed = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, hold) if installed else None
+    try:
+        yield stop_if_pressed
+    finally:
+        if installed:  # None: a handler set outside Python, so restore the default
+            signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
 
 
 def _history_csv(history) -> str:
@@ -150,21 +191,23 @@ def start(config: RunConfig, run_dir, dataset=None) -> Run:
     if (run_dir / CHECKPOINT).exists():
         raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it "
                               "or choose another --out folder")
+    run = Run(config, run_dir, dataset)   # bad settings fail here, before anything is written
     run_dir.mkdir(parents=True, exist_ok=True)
     _write_text_atomic(run_dir / CONFIG, json.dumps(asdict(config), indent=2) + "\n")
-    return Run(config, run_dir, dataset)
+    return run
 
 
-def resume(run_dir, epochs=None) -> Run:
+def resume(run_dir, epochs=None, dataset=None) -> Run:
     """The run saved in ``run_dir``, at its last checkpoint; ``epochs`` may
-    extend it."""
+    extend it.  ``dataset`` replaces the config's named one (pass the one
+    the run was started with, if it was not a named set)."""
     run_dir = Path(run_dir)
     config = read_config(run_dir)
     if not (run_dir / CHECKPOINT).is_file():
         raise FileNotFoundError(f"{run_dir} has no {CHECKPOINT} to resume from")
     if epochs is not None:
         config.epochs = epochs
-    run = Run(config, run_dir)
+    run = Run(config, run_dir, dataset)
     run.load_checkpoint()
     return run
 
