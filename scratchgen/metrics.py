@@ -24,6 +24,8 @@ NumPy arrays.  Nothing here is differentiable; these are for reporting.
 """
 from __future__ import annotations
 
+import warnings
+
 from typing import NamedTuple
 
 import numpy as np
@@ -200,10 +202,12 @@ def frechet_distance(feats_a, feats_b, eps: float = 1e-6) -> float:
     a, b = _points(feats_a, "feats_a"), _points(feats_b, "feats_b")
     mu1, mu2 = a.mean(0), b.mean(0)
     s1, s2 = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    covmean = linalg.sqrtm(s1 @ s2)
-    if not np.isfinite(covmean).all():
-        offset = eps * np.eye(len(s1))
-        covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
+    with warnings.catch_warnings():  # "singular matrix": the result is checked below
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(s1 @ s2)
+        if not np.isfinite(covmean).all():
+            offset = eps * np.eye(len(s1))
+            covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
     diff = mu1 - mu2
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean.real))
 

@@ -128,6 +128,12 @@ def _write_npz(file, arrays: dict, header: bytes) -> None:
                 np.lib.format.write_array(f, np.asarray(array), allow_pickle=False)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _fsync_dir(folder: Path) -> None:
     """Make the rename itself durable.  Best effort: Windows and some network
     file systems cannot sync a folder, and the file is complete either way."""
@@ -152,6 +158,7 @@ def save(obj, path) -> None:
             _write_npz(f, arrays, header)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
         os.replace(tmp, path)
     except BaseException:   # also Ctrl-C: never leave a half-written file behind
         os.unlink(tmp)

@@ -24,3 +24,17 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE",
 @pytest.fixture(autouse=True)
 def _seed():
     sg.manual_seed(0)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Keep the feature nets that `eval` trains on demand out of the user's
+    ~/.cache: one temporary cache for the whole test session (subprocesses
+    inherit it)."""
+    previous = os.environ.get("SCRATCHGEN_CACHE")
+    os.environ["SCRATCHGEN_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if previous is None:
+        del os.environ["SCRATCHGEN_CACHE"]
+    else:
+        os.environ["SCRATCHGEN_CACHE"] = previous
