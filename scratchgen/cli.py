@@ -31,10 +31,7 @@ def _train(args) -> None:
         recipe = models.RECIPES[args.model]
         data_name = args.data or recipe["data"]
         dataset = load_dataset(data_name, "train", root=args.root)
-        kind = "images" if dataset.is_image else "points"
-        if kind not in recipe:
-            raise ValueError(f"{args.model} does not train on {kind}; try --data {recipe['data']}")
-        settings = dict(recipe[kind])
+        settings = models.training_settings(args.model, data_name, dataset.is_image)
         for key in ("epochs", "batch_size", "lr"):
             if getattr(args, key) is not None:
                 settings[key] = getattr(args, key)

@@ -36,14 +36,27 @@ def _vae_args(dataset):
             "hidden": [256] if dataset.shape[-1] == 8 else [400]}
 
 
-#: name -> (default data set, constructor arguments for a data set, settings per data kind)
+#: per model: its default data set, its constructor arguments for a data
+#: set, and training settings per data set (or per kind: "points", "images")
 RECIPES = {
     "gan": {"data": "ring8", "args": _gan_args,
-            "points": {"epochs": 40, "batch_size": 256, "lr": 1e-3},
-            "images": {"epochs": 60, "batch_size": 64, "lr": 2e-4}},
+            "settings": {"points": {"epochs": 40, "batch_size": 256, "lr": 1e-3},
+                         "digits": {"epochs": 200, "batch_size": 64, "lr": 2e-4},
+                         "images": {"epochs": 20, "batch_size": 128, "lr": 2e-4}}},
     "vae": {"data": "digits", "args": _vae_args,
-            "images": {"epochs": 100, "batch_size": 64, "lr": 1e-3}},
+            "settings": {"digits": {"epochs": 100, "batch_size": 64, "lr": 1e-3},
+                         "images": {"epochs": 20, "batch_size": 128, "lr": 1e-3}}},
 }
+
+
+def training_settings(model: str, data: str, is_image: bool) -> dict:
+    """The default epochs, batch size and learning rate for ``model`` on ``data``."""
+    settings = RECIPES[model]["settings"]
+    found = settings.get(data) or settings.get("images" if is_image else "points")
+    if found is None:
+        kind = "images" if is_image else "2-D points"
+        raise ValueError(f"{model} does not train on {kind}; try --data {RECIPES[model]['data']}")
+    return dict(found)
 
 
 def load(run_dir):
@@ -61,4 +74,4 @@ def load(run_dir):
     return model.eval()
 
 
-__all__ = ["GAN", "VAE", "MODELS", "RECIPES", "load"]
+__all__ = ["GAN", "VAE", "MODELS", "RECIPES", "training_settings", "load"]
