@@ -8,7 +8,8 @@ are gathered here under PyTorch's names.  What is defined here composes them:
 from __future__ import annotations
 
 from . import backend
-from .autograd import Tensor, no_grad
+from .autograd import Function, Tensor, is_grad_enabled
+from .backend import xp
 from .conv import avg_pool2d, conv2d, conv_transpose2d, max_pool2d
 from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
                      gaussian_kl, gaussian_nll, mse_loss)
@@ -33,6 +34,42 @@ def linear(x, w, b=None):
     return y if b is None else y + b
 
 
+class _Standardize(Function):
+    """Training-mode normalisation, ``xhat = (x - mean) * s`` with
+    ``s = 1 / sqrt(var + eps)``, mean and (biased) var per channel over
+    ``axes``.  Written with mean, var, sub and div it would be ten small
+    ops, each a pass over x forward and more backward; as one Function it
+    takes two passes for the statistics and one to normalise, and its
+    backward has a closed form.  With m values per channel and g = dL/dxhat:
+
+        dxhat_i/dx_k = s (delta_ik - 1/m) - s xhat_i xhat_k / m
+        (dmean/dx_k = 1/m,  ds/dx_k = -s^3 (x_k - mean) / m = -s^2 xhat_k / m)
+        dL/dx = s * (g - mean(g) - xhat * mean(g * xhat))
+
+    The statistics are kept (``mean``, ``var``) for the running estimates."""
+
+    def __init__(self, axes, eps):
+        self.axes, self.eps = axes, eps
+
+    def forward(self, x):
+        self.mean = x.mean(axis=self.axes, keepdims=True)
+        xhat = x - self.mean
+        self.var = (xhat * xhat).mean(axis=self.axes, keepdims=True)
+        self.inv_std = 1 / xp.sqrt(self.var + self.eps)
+        xhat *= self.inv_std
+        return xhat
+
+    def backward(self, g):
+        xhat, axes = self.output, self.axes
+        if is_grad_enabled():
+            # create_graph: a second derivative needs s as a function of x, not a constant
+            s = (self.inputs[0].var(axis=axes, keepdims=True) + self.eps) ** -0.5
+        else:
+            s = Tensor(self.inv_std)
+        return s * (g - g.mean(axis=axes, keepdims=True)
+                    - xhat * (g * xhat).mean(axis=axes, keepdims=True))
+
+
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5):
     """Normalise each channel (axis 1) to zero mean and unit variance, then
@@ -52,18 +89,17 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         if count < 2:
             raise ValueError(f"batch_norm: need more than 1 value per channel in training, "
                              f"got input {x.shape}")
-        mean = x.mean(axis=axes, keepdims=True)
-        var = x.var(axis=axes, keepdims=True)
+        standardize = _Standardize(axes, eps)
+        y = standardize(x)
         if running_mean is not None:
-            with no_grad():
-                running_mean.data *= 1 - momentum
-                running_mean.data += momentum * mean.data.reshape(-1)
-                running_var.data *= 1 - momentum
-                running_var.data += momentum * count / (count - 1) * var.data.reshape(-1)
+            running_mean.data *= 1 - momentum
+            running_mean.data += momentum * standardize.mean.reshape(-1)
+            running_var.data *= 1 - momentum
+            running_var.data += momentum * count / (count - 1) * standardize.var.reshape(-1)
     else:
         mean = running_mean.reshape(stats_shape)
         var = running_var.reshape(stats_shape)
-    y = (x - mean) / (var + eps).sqrt()
+        y = (x - mean) / (var + eps).sqrt()
     if weight is not None:
         y = y * weight.reshape(stats_shape)
     if bias is not None:

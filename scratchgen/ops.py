@@ -607,15 +607,25 @@ class ReLU(Function):
 
 
 class LeakyReLU(Function):
+    """y = x for x > 0, slope * x otherwise; that is max(x, slope x) when
+    slope <= 1 and min(x, slope x) above 1, which needs no mask array.
+    The gradient is 1 where x > 0, slope elsewhere (at the kink too)."""
+
     def __init__(self, slope):
         self.slope = slope
 
     def forward(self, x):
-        return xp.where(x > 0, x, x * self.slope)
+        y = xp.multiply(x, self.slope, out=xp.empty_like(x))  # out=: an array even if 0-d
+        return (xp.maximum if self.slope <= 1 else xp.minimum)(x, y, out=y)
 
     def backward(self, gy):
         x = self.inputs[0].data
-        return gy * _constant(xp.where(x > 0, 1, self.slope).astype(x.dtype))
+        # slope + (1 - slope) [x > 0], by arithmetic: NumPy's where() is several
+        # times slower on a mask that is half True at random
+        scale = (x > 0).astype(x.dtype)
+        scale *= 1 - self.slope
+        scale += self.slope
+        return gy * _constant(scale)
 
 
 class Sigmoid(Function):

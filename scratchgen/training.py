@@ -55,6 +55,10 @@ class RunConfig:
     seed: int = 0
     model_args: dict = field(default_factory=dict)
     checkpoint_every: int = 500
+    #: the last share of training over which the learning rate falls linearly
+    #: to 0 (0: constant).  For GANs this turns a generator that hovers
+    #: around the data into one that settles on it.
+    lr_decay: float = 0.0
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
@@ -120,6 +124,17 @@ class Run:
         self.step, self.history = int(state["step"]), list(state["history"])
 
     # -- the loop -------------------------------------------------------
+    def _set_lr(self, total: int) -> None:
+        """lr for the coming step: constant, then (``lr_decay``) a straight
+        line down to 0 at the last step.  A function of the step alone, so a
+        resumed run needs no scheduler state."""
+        decay_steps = self.config.lr_decay * total
+        remaining = total - self.step
+        factor = min(1.0, remaining / decay_steps) if decay_steps > 0 else 1.0
+        for opt in self.optimizers.values():
+            for group in opt.param_groups:
+                group["lr"] = self.config.lr * factor
+
     def fit(self, progress: bool = True) -> None:
         from tqdm.auto import tqdm
         total = self.config.epochs * len(self.loader)
@@ -130,6 +145,7 @@ class Run:
             try:
                 while self.loader.epoch < self.config.epochs:
                     for batch in self.loader:
+                        self._set_lr(total)
                         losses = self.model.train_step(batch, self.optimizers)
                         self.step += 1
                         self.history.append({"step": self.step, **losses})

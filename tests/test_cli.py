@@ -84,7 +84,7 @@ def test_train_writes_a_run_folder(runs):
     assert (config.model, config.data, config.epochs, config.batch_size) == ("vae", "digits", 1, 128)
     assert sg.load(where / "RUN" / training.CHECKPOINT)["step"] == 1500 // 128
     config = training.read_config(where / "RUN2")
-    assert (config.model, config.data, config.model_args["pack"]) == ("gan", "ring8", 2)
+    assert (config.model, config.data, config.model_args["d_steps"]) == ("gan", "ring8", 2)
     assert sg.load(where / "RUN2" / training.CHECKPOINT)["step"] == 50_000 // 2048
 
 

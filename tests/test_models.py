@@ -326,3 +326,16 @@ def test_load_without_a_checkpoint_or_with_an_unknown_model(tmp_path):
 def test_vae_recipe_refuses_points():
     with pytest.raises(ValueError, match="image data set"):
         models.RECIPES["vae"]["args"](load_dataset("ring8", "test"))
+
+
+def test_several_discriminator_steps_each_take_their_own_slice(monkeypatch):
+    model = GAN(data_shape=(2,), latent_dim=2, hidden=8, depth=1, d_steps=2)
+    real = sg.randn(9, 2)
+    seen = []
+    loss = GAN.discriminator_loss
+    monkeypatch.setattr(GAN, "discriminator_loss",
+                        lambda self, r, fake: seen.append(r.numpy().copy()) or loss(self, r, fake))
+    model.train_step(real, model.make_optimizers(1e-3))
+    np.testing.assert_array_equal(np.concatenate(seen), real.numpy()[:8])
+    with pytest.raises(ValueError, match="too small"):
+        GAN(data_shape=(2,), d_steps=4, pack=2).train_step(sg.randn(6, 2), model.make_optimizers(1e-3))

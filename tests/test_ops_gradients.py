@@ -146,6 +146,8 @@ NOT_DIFFERENTIABLE = {
     "Tensor.__module__", "Tensor.__qualname__", "Tensor.__doc__", "Tensor.__dict__",
     "Tensor.__weakref__", "Tensor.__init__", "Tensor.__repr__", "Tensor.__len__",
     "Tensor.__hash__", "Tensor.__firstlineno__", "Tensor.__static_attributes__",
+    # set by copyreg when a Tensor is first copied or pickled
+    "Tensor.__slotnames__",
     # tells NumPy to defer to Tensor's reflected operators (checked by rmul etc.)
     "Tensor.__array_ufunc__",
     # comparisons and arg-extrema give integer/boolean tensors: piecewise constant

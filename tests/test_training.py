@@ -49,8 +49,9 @@ def vae_config(**changes):
 def gan_config(**changes):
     config = training.RunConfig(model="gan", data="ring8", epochs=2, batch_size=32, lr=1e-3,
                                 model_args={"data_shape": [2], "latent_dim": 2, "hidden": 16,
-                                            "depth": 2, "pack": 2},
-                                checkpoint_every=5)   # does not divide the 8 steps of an epoch
+                                            "depth": 2, "pack": 2, "d_steps": 2},
+                                checkpoint_every=5,   # does not divide the 8 steps of an epoch
+                                lr_decay=0.5)         # resume must also land on the same lr
     return replace(config, **changes)
 
 
@@ -168,8 +169,9 @@ def test_seed_makes_runs_reproducible(tmp_path, digits):
 # --------------------------------------------------------------------------
 def test_resume_after_the_last_epoch_extends_the_run(tmp_path, case):
     make_config, dataset, _ = case
-    reference = finished_run(make_config(), tmp_path / "reference", dataset)
-    finished_run(make_config(epochs=1), tmp_path / "run", dataset)
+    # a decaying lr depends on the planned length, so extending changes it: constant here
+    reference = finished_run(make_config(lr_decay=0.0), tmp_path / "reference", dataset)
+    finished_run(make_config(epochs=1, lr_decay=0.0), tmp_path / "run", dataset)
     # the config said 1 epoch; the reference's has 2: same run otherwise
     resumed = training.resume(tmp_path / "run", epochs=2, dataset=dataset)
     assert resumed.step == reference.step // 2
@@ -289,3 +291,14 @@ def test_a_bad_config_is_a_clear_error(tmp_path):
     (tmp_path / training.CONFIG).write_text('{"model": "vae"}')
     with pytest.raises(ValueError, match="not a valid run config"):
         training.read_config(tmp_path)
+
+
+def test_lr_decay_is_constant_then_falls_linearly_to_zero(tmp_path, ring, monkeypatch):
+    seen = []
+    step = GAN.train_step
+    monkeypatch.setattr(GAN, "train_step", lambda self, batch, opts: seen.append(
+        [g["lr"] for o in opts.values() for g in o.param_groups]) or step(self, batch, opts))
+    finished_run(gan_config(lr_decay=0.25), tmp_path / "run", ring)   # 16 steps, last 4 decay
+    expected = [1e-3] * 12 + [1e-3 * r / 4 for r in (4, 3, 2, 1)]
+    np.testing.assert_allclose([lrs[0] for lrs in seen], expected)
+    assert all(len(set(lrs)) == 1 for lrs in seen)   # D and G move together

@@ -32,10 +32,10 @@ class GAN(nn.Module):
     """MLP GAN for points (``data_shape=(2,)``) or small images (``(1, 8, 8)``,
     whose generator ends in a sigmoid so samples lie in [0, 1])."""
 
-    def __init__(self, data_shape=(2,), latent_dim=2, hidden=128, depth=2, pack=1):
+    def __init__(self, data_shape=(2,), latent_dim=2, hidden=128, depth=2, pack=1, d_steps=1):
         super().__init__()
         self.data_shape, self.latent_dim, self.hidden = tuple(data_shape), latent_dim, hidden
-        self.depth, self.pack = depth, pack
+        self.depth, self.pack, self.d_steps = depth, pack, d_steps
         dim = numel(data_shape)
         is_image = len(self.data_shape) > 1
         self.generator = mlp([latent_dim] + [hidden] * depth + [dim], nn.ReLU,
@@ -45,7 +45,8 @@ class GAN(nn.Module):
 
     def config(self) -> dict:
         return {"data_shape": list(self.data_shape), "latent_dim": self.latent_dim,
-                "hidden": self.hidden, "depth": self.depth, "pack": self.pack}
+                "hidden": self.hidden, "depth": self.depth, "pack": self.pack,
+                "d_steps": self.d_steps}
 
     def generate(self, n):
         return self.generator(sg.randn(n, self.latent_dim)).reshape(n, *self.data_shape)
@@ -74,19 +75,25 @@ class GAN(nn.Module):
                 "generator": adam(self.generator.parameters())}
 
     def train_step(self, batch, optimizers):
+        """``d_steps`` discriminator updates, each on its own slice of the
+        batch and fresh fakes, then one generator update."""
         real = batch[0] if isinstance(batch, tuple) else batch
-        n = real.shape[0] - real.shape[0] % self.pack
-        real = real[:n]
+        chunk = real.shape[0] // self.d_steps
+        chunk -= chunk % self.pack
+        if chunk == 0:
+            raise ValueError(f"a batch of {real.shape[0]} is too small for {self.d_steps} "
+                             f"discriminator steps on packs of {self.pack}")
         d_opt, g_opt = optimizers["discriminator"], optimizers["generator"]
-
-        fake = self.generate(n)
-        d_opt.zero_grad()
-        d_loss = self.discriminator_loss(real, fake.detach())
-        d_loss.backward()
-        d_opt.step()
+        for i in range(self.d_steps):
+            d_opt.zero_grad()
+            with sg.no_grad():  # D's step needs no gradient through G
+                fake = self.generate(chunk)
+            d_loss = self.discriminator_loss(real[i * chunk:(i + 1) * chunk], fake)
+            d_loss.backward()
+            d_opt.step()
 
         g_opt.zero_grad()
-        g_loss = self.generator_loss(fake)
+        g_loss = self.generator_loss(self.generate(chunk))
         g_loss.backward()
         g_opt.step()
         return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}

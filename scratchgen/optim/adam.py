@@ -73,16 +73,24 @@ class Adam(Optimizer):
             else:
                 g = g + wd * p
         m, v = state["exp_avg"], state["exp_avg_sq"]
+        # in place, through one scratch array: not a new parameter-sized array per operation
+        scratch = xp.multiply(g, 1 - beta1, out=xp.empty_like(p))
         m *= beta1
-        m += (1 - beta1) * g
+        m += scratch
+        xp.multiply(g, g, out=scratch)
+        scratch *= 1 - beta2
         v *= beta2
-        v += (1 - beta2) * g * g
+        v += scratch
         if group["amsgrad"]:
             v = xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
         bias_correction1 = 1 - beta1 ** state["step"]
         bias_correction2 = 1 - beta2 ** state["step"]
-        denom = xp.sqrt(v) / math.sqrt(bias_correction2) + group["eps"]
-        p -= (lr / bias_correction1) * (m / denom)
+        denom = xp.sqrt(v, out=scratch)
+        denom /= math.sqrt(bias_correction2)
+        denom += group["eps"]
+        xp.divide(m, denom, out=denom)
+        denom *= lr / bias_correction1
+        p -= denom
 
 
 class AdamW(Adam):
