@@ -156,6 +156,9 @@ def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0):
     n, cin, h, wid = x.shape
     cout = w.shape[1]
     out_shape = (n, cout, (h - 1) * sh - 2 * ph + kh + oph, (wid - 1) * sw - 2 * pw + kw + opw)
+    if out_shape[2] < 1 or out_shape[3] < 1:
+        raise ValueError(f"conv_transpose2d: padding {padding} leaves no output pixels for "
+                         f"input {x.shape} and kernel {(kh, kw)} (output {out_shape[2:]})")
     x_cols = x.transpose(1, 2, 3, 0).reshape(cin, h * wid * n)  # im2col's column order
     cols = w.reshape(cin, cout * kh * kw).T @ x_cols
     y = col2im(cols, out_shape, (kh, kw), (sh, sw), (ph, pw))
@@ -168,6 +171,8 @@ def _pool(x, kernel_size, stride, reduce):
     s = k if stride is None else _pair(stride)
     n, c, h, w = x.shape
     oh, ow = _out_size(h, k[0], s[0], 0), _out_size(w, k[1], s[1], 0)
+    if oh < 1 or ow < 1:
+        raise ValueError(f"pooling: kernel {k} is larger than the input {x.shape[2:]}")
     cols = im2col(x.reshape(n * c, 1, h, w), k, s, 0)  # (kh*kw, oh*ow*N*C)
     return reduce(cols, axis=0).reshape(oh, ow, n, c).transpose(2, 3, 0, 1)
 

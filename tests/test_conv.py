@@ -414,3 +414,11 @@ def test_float32_stays_float32():
     assert [t.dtype for t in outputs] == [np.float32] * 4
     sum(o.sum() for o in outputs).backward()
     assert [t.grad.dtype for t in (x, w, b)] == [np.float32] * 3
+
+
+def test_outputs_without_pixels_are_refused():
+    with pytest.raises(ValueError, match="no output pixels"):
+        F.conv_transpose2d(sg.randn(1, 1, 1, 1), sg.randn(1, 1, 1, 1), padding=2)
+    for pool in (F.max_pool2d, F.avg_pool2d):
+        with pytest.raises(ValueError, match="larger than the input"):
+            pool(sg.randn(1, 1, 2, 2), 3)
