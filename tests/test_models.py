@@ -197,7 +197,7 @@ def test_vae_float64_parameters_give_float64_bounds():
 # GAN
 # --------------------------------------------------------------------------
 def test_gan_losses_equal_the_softplus_formulas():
-    model = GAN(data_shape=(2,), latent_dim=2, hidden=8, depth=2)
+    model = GAN(data_shape=(2,), latent_dim=2, hidden=8, g_depth=2, d_depth=2)
     real = sg.tensor(np.random.default_rng(0).normal(size=(6, 2)))
     fake = model.generate(6)
     d_real, d_fake = model.judge(real).numpy(), model.judge(fake).numpy()
@@ -209,7 +209,7 @@ def test_gan_losses_equal_the_softplus_formulas():
 
 
 def test_gan_losses_gradcheck_float64():
-    model = GAN(data_shape=(2,), latent_dim=2, hidden=3, depth=1, pack=2)
+    model = GAN(data_shape=(2,), latent_dim=2, hidden=3, g_depth=1, d_depth=1, pack=2)
     real = sg.tensor(np.random.default_rng(1).normal(size=(4, 2)), dtype="float64",
                      requires_grad=True)
     fake = sg.tensor(np.random.default_rng(2).normal(size=(4, 2)), dtype="float64",
@@ -231,7 +231,7 @@ def test_gan_losses_gradcheck_float64():
 
 
 def test_packing_doubles_the_discriminator_input_and_trims_odd_batches(monkeypatch):
-    model = GAN(data_shape=(2,), latent_dim=2, hidden=8, depth=1, pack=2)
+    model = GAN(data_shape=(2,), latent_dim=2, hidden=8, g_depth=1, d_depth=1, pack=2)
     first = model.discriminator[0]
     assert first.weight.shape == (8, 4)      # PyTorch layout (out, in): in = 2 * data dim
     assert model.judge(sg.randn(6, 2)).shape == (3, 1)
@@ -247,7 +247,7 @@ def test_packing_doubles_the_discriminator_input_and_trims_odd_batches(monkeypat
 
 
 def test_train_step_updates_each_network_with_its_own_optimizer():
-    model = GAN(data_shape=(2,), latent_dim=2, hidden=8, depth=1)
+    model = GAN(data_shape=(2,), latent_dim=2, hidden=8, g_depth=1, d_depth=1)
     optimizers = model.make_optimizers(1e-2)
     before = {k: v.copy() for k, v in model.state_dict().items()}
     model.train_step(sg.randn(8, 2), optimizers)
@@ -257,7 +257,7 @@ def test_train_step_updates_each_network_with_its_own_optimizer():
 
 
 def test_gan_on_digit_images_samples_in_the_unit_interval(digits):
-    model = GAN(data_shape=(1, 8, 8), latent_dim=4, hidden=16, depth=1)
+    model = GAN(data_shape=(1, 8, 8), latent_dim=4, hidden=16, g_depth=1, d_depth=1)
     samples = model.sample(10)
     assert samples.shape == (10, 1, 8, 8) and not samples.requires_grad
     values = samples.numpy()
@@ -274,7 +274,7 @@ def test_a_short_gan_training_moves_samples_toward_the_ring():
     def distance_to_circle(points):
         return np.abs(np.linalg.norm(points, axis=1) - 1).mean()
 
-    model = GAN(data_shape=(2,), latent_dim=2, hidden=32, depth=2, pack=2)
+    model = GAN(data_shape=(2,), latent_dim=2, hidden=32, g_depth=2, d_depth=2, pack=2)
     optimizers = model.make_optimizers(3e-3)
     start = distance_to_circle(model.sample(1000).numpy())
     loader = DataLoader(ring.x, 128, shuffle=True, drop_last=True, seed=0)
@@ -329,7 +329,7 @@ def test_vae_recipe_refuses_points():
 
 
 def test_several_discriminator_steps_each_take_their_own_slice(monkeypatch):
-    model = GAN(data_shape=(2,), latent_dim=2, hidden=8, depth=1, d_steps=2)
+    model = GAN(data_shape=(2,), latent_dim=2, hidden=8, g_depth=1, d_depth=1, d_steps=2)
     real = sg.randn(9, 2)
     seen = []
     loss = GAN.discriminator_loss

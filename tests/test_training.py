@@ -49,7 +49,7 @@ def vae_config(**changes):
 def gan_config(**changes):
     config = training.RunConfig(model="gan", data="ring8", epochs=2, batch_size=32, lr=1e-3,
                                 model_args={"data_shape": [2], "latent_dim": 2, "hidden": 16,
-                                            "depth": 2, "pack": 2, "d_steps": 2},
+                                            "g_depth": 2, "d_depth": 2, "pack": 2, "d_steps": 2},
                                 checkpoint_every=5,   # does not divide the 8 steps of an epoch
                                 lr_decay=0.5)         # resume must also land on the same lr
     return replace(config, **changes)

@@ -24,11 +24,11 @@ MODELS = {"gan": GAN, "vae": VAE}
 
 def _gan_args(dataset):
     if dataset.is_image:
-        return {"data_shape": list(dataset.shape), "latent_dim": 32, "hidden": 256, "depth": 2}
+        return {"data_shape": list(dataset.shape), "latent_dim": 32, "hidden": 256}
     # 2 D steps per G step and a late lr decay: all 8 modes of ring8, >= 90%
     # high-quality samples (see the README for the 5-seed measurement)
-    return {"data_shape": list(dataset.shape), "latent_dim": 2, "hidden": 256, "depth": 2,
-            "d_steps": 2}
+    return {"data_shape": list(dataset.shape), "latent_dim": 2, "hidden": 256, "g_depth": 3,
+            "d_depth": 2, "d_steps": 2}
 
 
 def _vae_args(dataset):

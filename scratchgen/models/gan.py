@@ -32,21 +32,17 @@ class GAN(nn.Module):
     """MLP GAN for points (``data_shape=(2,)``) or small images (``(1, 8, 8)``,
     whose generator ends in a sigmoid so samples lie in [0, 1])."""
 
-    def __init__(self, data_shape=(2,), latent_dim=2, hidden=128, depth=2, pack=1, d_steps=1):
+    def __init__(self, data_shape=(2,), latent_dim=2, hidden=128, g_depth=2, d_depth=2,
+                 pack=1, d_steps=1):
         super().__init__()
         self.data_shape, self.latent_dim, self.hidden = tuple(data_shape), latent_dim, hidden
-        self.depth, self.pack, self.d_steps = depth, pack, d_steps
+        self.g_depth, self.d_depth, self.pack, self.d_steps = g_depth, d_depth, pack, d_steps
         dim = numel(data_shape)
         is_image = len(self.data_shape) > 1
-        self.generator = mlp([latent_dim] + [hidden] * depth + [dim], nn.ReLU,
+        self.generator = mlp([latent_dim] + [hidden] * g_depth + [dim], nn.ReLU,
                              output=nn.Sigmoid() if is_image else None)
-        self.discriminator = mlp([dim * pack] + [hidden] * depth + [1],
+        self.discriminator = mlp([dim * pack] + [hidden] * d_depth + [1],
                                  lambda: nn.LeakyReLU(0.2))
-
-    def config(self) -> dict:
-        return {"data_shape": list(self.data_shape), "latent_dim": self.latent_dim,
-                "hidden": self.hidden, "depth": self.depth, "pack": self.pack,
-                "d_steps": self.d_steps}
 
     def generate(self, n):
         return self.generator(sg.randn(n, self.latent_dim)).reshape(n, *self.data_shape)

@@ -49,10 +49,6 @@ class VAE(nn.Module):
         self.encoder = mlp([data_dim, *hidden, 2 * latent_dim])
         self.decoder = mlp([latent_dim, *reversed(hidden), data_dim])
 
-    def config(self) -> dict:
-        return {"image_shape": list(self.image_shape), "latent_dim": self.latent_dim,
-                "hidden": list(self.hidden)}
-
     def _flat(self, x):
         return x.reshape(x.shape[0], -1)
 
