@@ -30,7 +30,7 @@ def _train(args) -> None:
     else:
         recipe = models.RECIPES[args.model]
         data_name = args.data or recipe["data"]
-        dataset = load_dataset(data_name, "train", root=args.root)
+        dataset = load_dataset(data_name, "train", root=args.root, download=args.download)
         settings = models.training_settings(args.model, data_name, dataset.is_image)
         for key in ("epochs", "batch_size", "lr"):
             if getattr(args, key) is not None:
@@ -127,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("model", choices=sorted(MODELS))
     train.add_argument("--data", choices=NAMES, help="data set (default: the model's own)")
     train.add_argument("--root", help="folder holding MNIST/Fashion-MNIST IDX files")
+    train.add_argument("--download", action="store_true",
+                       help="fetch MNIST/Fashion-MNIST from the official mirrors if missing")
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float)
@@ -172,7 +174,8 @@ def main(argv=None) -> None:
     try:
         args.func(args)
     except (ValueError, OSError, BackendError) as exc:  # bad input; bugs keep their traceback
-        print(f"scratchgen: error: {exc}", file=sys.stderr)
+        one_line = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        print(f"scratchgen: error: {one_line}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
 
 

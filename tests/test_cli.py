@@ -218,3 +218,12 @@ def test_a_corrupt_checkpoint_is_one_line_and_left_alone(runs, tmp_path, args):
     assert_one_line_error(result)
     assert str(Path("BAD") / training.CHECKPOINT) in result.stderr
     assert folder_bytes(tmp_path) == before
+
+
+def test_a_missing_data_set_is_one_line_that_says_how_to_get_it(tmp_path, monkeypatch):
+    from scratchgen.data import idx
+    if any(any(d.glob("*labels-idx1-ubyte*")) for d in idx.search_dirs("mnist")):
+        pytest.skip("MNIST is installed on this machine")
+    result = scratchgen("train", "vae", "--data", "mnist", "--out", "X", cwd=tmp_path)
+    assert_one_line_error(result)
+    assert "download" in result.stderr and not (tmp_path / "X").exists()

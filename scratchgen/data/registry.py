@@ -39,12 +39,12 @@ IMAGE_SETS = ("digits", "mnist", "fashion")
 NAMES = tuple(TOY_SETS) + IMAGE_SETS
 
 
-def load_dataset(name: str, split: str = "train", root=None) -> Dataset:
+def load_dataset(name: str, split: str = "train", root=None, download: bool = False) -> Dataset:
     if name in TOY_SETS:
         toy = TOY_SETS[name](TOY_SIZE[split], seed={"train": 0, "test": 1}[split])
         return Dataset(toy.x, None, toy.centers, toy.std)
     if name == "digits":
         return Dataset(*load_digits(split))
     if name in ("mnist", "fashion"):
-        return Dataset(*load_mnist(name, split, root=root))
+        return Dataset(*load_mnist(name, split, root=root, download=download))
     raise ValueError(f"unknown data set {name!r}; choose one of: {', '.join(NAMES)}")
