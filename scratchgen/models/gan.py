@@ -33,7 +33,7 @@ class GAN(nn.Module):
     whose generator ends in a sigmoid so samples lie in [0, 1])."""
 
     def __init__(self, data_shape=(2,), latent_dim=2, hidden=128, g_depth=2, d_depth=2,
-                 pack=1, d_steps=1):
+                 pack=1, d_steps=1, d_dropout=0.0):
         super().__init__()
         self.data_shape, self.latent_dim, self.hidden = tuple(data_shape), latent_dim, hidden
         self.g_depth, self.d_depth, self.pack, self.d_steps = g_depth, d_depth, pack, d_steps
@@ -41,8 +41,9 @@ class GAN(nn.Module):
         is_image = len(self.data_shape) > 1
         self.generator = mlp([latent_dim] + [hidden] * g_depth + [dim], nn.ReLU,
                              output=nn.Sigmoid() if is_image else None)
+        # dropout in D keeps it from memorising a small training set (digits)
         self.discriminator = mlp([dim * pack] + [hidden] * d_depth + [1],
-                                 lambda: nn.LeakyReLU(0.2))
+                                 lambda: nn.LeakyReLU(0.2), dropout=d_dropout)
 
     def generate(self, n):
         return self.generator(sg.randn(n, self.latent_dim)).reshape(n, *self.data_shape)
