@@ -56,6 +56,7 @@ from __future__ import annotations
 
 from .autograd import Function
 from .backend import xp
+from .ops import AddMM
 
 
 def _pair(v):
@@ -139,8 +140,9 @@ def conv2d(x, w, b=None, stride=1, padding=0):
         raise ValueError(f"conv2d: kernel {(kh, kw)} is larger than the padded input "
                          f"{x.shape[2:]} (padding {padding})")
     cols = im2col(x, (kh, kw), (sh, sw), (ph, pw))
-    y = (w.reshape(o, -1) @ cols).reshape(o, oh, ow, n).transpose(3, 0, 1, 2)
-    return y if b is None else y + b.reshape(1, o, 1, 1)
+    w2d = w.reshape(o, -1)
+    y = w2d @ cols if b is None else AddMM()(b.reshape(o, 1), w2d, cols)
+    return y.reshape(o, oh, ow, n).transpose(3, 0, 1, 2)
 
 
 def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0):

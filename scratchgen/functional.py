@@ -13,8 +13,8 @@ from .backend import xp
 from .conv import avg_pool2d, conv2d, conv_transpose2d, max_pool2d
 from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
                      gaussian_kl, gaussian_nll, mse_loss)
-from .ops import (concatenate, exp, leaky_relu, log, log_softmax, logsumexp, relu, sigmoid,
-                  softmax, softplus, stack, tanh, where)
+from .ops import (AddMM, concatenate, exp, leaky_relu, log, log_softmax, logsumexp, relu,
+                  sigmoid, softmax, softplus, stack, tanh, where)
 
 __all__ = [
     "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "exp", "log", "logsumexp",
@@ -30,8 +30,9 @@ def linear(x, w, b=None):
     if x.shape[-1] != w.shape[1]:
         raise ValueError(f"linear: input has {x.shape[-1]} features (shape {x.shape}) but the "
                          f"weight {w.shape} expects {w.shape[1]}")
-    y = x @ w.T
-    return y if b is None else y + b
+    if b is None:
+        return x @ w.T
+    return AddMM()(b, x, w.T) if x.ndim > 1 else x @ w.T + b
 
 
 class _Standardize(Function):

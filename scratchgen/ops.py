@@ -140,6 +140,30 @@ class Pow(Function):
         return ga, gb
 
 
+def _stored_transposed(t):
+    """True for a 2-D array laid out column by column, e.g. a batch-last
+    activation flattened for a Linear layer (a view, see ``conv``)."""
+    a = t.data
+    return a.ndim == 2 and a.flags.f_contiguous and not a.flags.c_contiguous
+
+
+def _matmul_grads(a, b, gy, needs):
+    """dL/dA = gY @ B^T and dL/dB = A^T @ gY for Y = A @ B, summed over
+    broadcast batch axes.  When A is stored transposed, dL/dA is computed as
+    (B @ gY^T)^T, the same numbers, so that it comes out in A's memory
+    order: elementwise ops that meet A's neighbours and its gradient then
+    run over one memory order (a mixed pair is 2-3x slower in NumPy),
+    and reshapes back to A's producers stay views."""
+    ga = gb = None
+    if needs[0]:
+        ga = ((b @ gy.swapaxes(-1, -2)).swapaxes(-1, -2) if _stored_transposed(a)
+              else gy @ b.swapaxes(-1, -2))
+        ga = sum_to(ga, a.shape)
+    if needs[1]:
+        gb = sum_to(a.swapaxes(-1, -2) @ gy, b.shape)
+    return ga, gb
+
+
 class MatMul(Function):
     """Y = A @ B over the last two axes, batched over the leading ones.
     dL/dA = gY @ B^T,  dL/dB = A^T @ gY  (then summed over broadcast batch axes)."""
@@ -149,9 +173,28 @@ class MatMul(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        ga = sum_to(gy @ b.swapaxes(-1, -2), a.shape) if self.needs_input_grad[0] else None
-        gb = sum_to(a.swapaxes(-1, -2) @ gy, b.shape) if self.needs_input_grad[1] else None
-        return ga, gb
+        return _matmul_grads(a, b, gy, self.needs_input_grad)
+
+
+class AddMM(Function):
+    """Y = C + A @ B, for a bias C that broadcasts to the product's shape
+    (PyTorch's ``addmm``): the bias of a Linear or Conv2d layer, whose
+    functions call it with checked shapes (A and B at least 2-D).  One
+    Function instead of MatMul then Add, so the bias goes in place into the
+    product, a fresh array nothing else holds: one output-sized array and
+    one pass fewer.  The gradients are Add's and MatMul's."""
+
+    def forward(self, c, a, b):
+        y = a @ b
+        if xp.result_type(y, c) != y.dtype or xp.broadcast_shapes(y.shape, c.shape) != y.shape:
+            return y + c  # C promotes or stretches Y: the result needs a new array
+        y += c
+        return y
+
+    def backward(self, gy):
+        c, a, b = self.inputs
+        gc = sum_to(gy, c.shape) if self.needs_input_grad[0] else None
+        return (gc, *_matmul_grads(a, b, gy, self.needs_input_grad[1:]))
 
 
 def add(a, b): return Add()(*_operands(a, b))
