@@ -21,6 +21,7 @@ only our column when it is missing.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -284,3 +285,17 @@ def peak_rss_mb(code: str, env: dict | None = None, timeout: float = 600) -> flo
                          check=True).stdout
     kib = int(next(ln for ln in out.splitlines() if ln.startswith(_RSS_MARK)).split()[1])
     return kib / 2**10
+
+
+def base_parser(doc: str, what: str):
+    """The options every benchmark shares; ``what`` names a timed row."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("--threads", type=int, default=os.cpu_count(),
+                   help="threads for NumPy's BLAS and PyTorch (default: all cores, %(default)s)")
+    p.add_argument("--repeat", type=int, default=None,
+                   help=f"timed samples per {what}; the median is reported (default 9, quick 3)")
+    p.add_argument("--quick", action="store_true", help="a smoke run: few, short samples")
+    p.add_argument("--no-torch", action="store_true", help="time ours only, even with PyTorch")
+    p.add_argument("--json", metavar="PATH", help="also write the results to PATH")
+    return p
+

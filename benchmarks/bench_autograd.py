@@ -154,15 +154,7 @@ def _display(row: dict) -> dict:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--threads", type=int, default=os.cpu_count(),
-                   help="threads for NumPy's BLAS and PyTorch (default: all cores, %(default)s)")
-    p.add_argument("--repeat", type=int, default=None,
-                   help="timed samples per op; the median is reported (default 9, quick 3)")
-    p.add_argument("--quick", action="store_true", help="a smoke run: few, short samples")
-    p.add_argument("--no-torch", action="store_true", help="time ours only, even with PyTorch")
-    p.add_argument("--json", metavar="PATH", help="also write the results to PATH")
-    return p.parse_args(argv)
+    return common.base_parser(__doc__, "op").parse_args(argv)
 
 
 def main(argv=None) -> int:
