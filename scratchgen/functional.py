@@ -35,40 +35,56 @@ def linear(x, w, b=None):
     return AddMM()(b, x, w.T) if x.ndim > 1 else x @ w.T + b
 
 
-class _Standardize(Function):
-    """Training-mode normalisation, ``xhat = (x - mean) * s`` with
-    ``s = 1 / sqrt(var + eps)``, mean and (biased) var per channel over
-    ``axes``.  Written with mean, var, sub and div it would be ten small
-    ops, each a pass over x forward and more backward; as one Function it
-    takes two passes for the statistics and one to normalise, and its
-    backward has a closed form.  With m values per channel and g = dL/dxhat:
+class _BatchNorm(Function):
+    """Training-mode batch norm, ``y = xhat * weight + bias`` with
+    ``xhat = (x - mean) * s`` and ``s = 1 / sqrt(var + eps)``, mean and
+    (biased) var per channel over ``axes``.  Written with mean, var, sub,
+    div, mul and add it would be a dozen small ops, each a pass over x
+    forward and more backward; as one Function it takes two passes for the
+    statistics, one to normalise and one for the affine map, and its
+    backward has a closed form.  With m values per channel, g = dL/dy and
+    the per-channel sums ``gb = sum(g)``, ``gw = sum(g * xhat)``:
 
+        dL/dbias = gb,   dL/dweight = gw
+        dL/dxhat = weight * g, and with
         dxhat_i/dx_k = s (delta_ik - 1/m) - s xhat_i xhat_k / m
-        (dmean/dx_k = 1/m,  ds/dx_k = -s^3 (x_k - mean) / m = -s^2 xhat_k / m)
-        dL/dx = s * (g - mean(g) - xhat * mean(g * xhat))
+        (dmean/dx_k = 1/m,  ds/dx_k = -s^3 (x_k - mean) / m = -s^2 xhat_k / m):
+        dL/dx = s weight (g - gb/m - xhat gw/m)
 
-    The statistics are kept (``mean``, ``var``) for the running estimates."""
+    so ``g * xhat`` is computed once for both the weight's gradient and
+    x's.  The statistics are kept (``mean``, ``var``) for the running
+    estimates."""
 
     def __init__(self, axes, eps):
         self.axes, self.eps = axes, eps
 
-    def forward(self, x):
+    def forward(self, x, weight, bias):
         self.mean = x.mean(axis=self.axes, keepdims=True)
         xhat = x - self.mean
         self.var = (xhat * xhat).mean(axis=self.axes, keepdims=True)
         self.inv_std = 1 / xp.sqrt(self.var + self.eps)
         xhat *= self.inv_std
-        return xhat
+        self.xhat = xhat  # for backward; y is a fresh array, so the bias goes in place
+        y = xp.multiply(xhat, weight, dtype=xp.result_type(xhat, weight, bias))
+        y += bias
+        return y
 
     def backward(self, g):
-        xhat, axes = self.output, self.axes
+        x, weight, _ = self.inputs
+        axes, m = self.axes, x.size // x.shape[1]
         if is_grad_enabled():
-            # create_graph: a second derivative needs s as a function of x, not a constant
-            s = (self.inputs[0].var(axis=axes, keepdims=True) + self.eps) ** -0.5
+            # create_graph: a second derivative needs s and xhat as functions of x
+            s = (x.var(axis=axes, keepdims=True) + self.eps) ** -0.5
+            xhat = (x - x.mean(axis=axes, keepdims=True)) * s
         else:
-            s = Tensor(self.inv_std)
-        return s * (g - g.mean(axis=axes, keepdims=True)
-                    - xhat * (g * xhat).mean(axis=axes, keepdims=True))
+            s, xhat = Tensor(self.inv_std), Tensor(self.xhat)
+        gb = g.sum(axis=axes, keepdims=True)
+        gw = (g * xhat).sum(axis=axes, keepdims=True)
+        gx = None
+        if self.needs_input_grad[0]:
+            a = s * weight  # per channel: every full-size pass below is one op
+            gx = a * g - (xhat * (a * gw / m) + a * gb / m)
+        return gx, gw, gb
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
@@ -90,17 +106,22 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         if count < 2:
             raise ValueError(f"batch_norm: need more than 1 value per channel in training, "
                              f"got input {x.shape}")
-        standardize = _Standardize(axes, eps)
-        y = standardize(x)
+        # a missing weight or bias is the identity's: one fused Function either way
+        weight = (weight.reshape(stats_shape) if weight is not None
+                  else Tensor(xp.ones(stats_shape, dtype=x.dtype)))
+        bias = (bias.reshape(stats_shape) if bias is not None
+                else Tensor(xp.zeros(stats_shape, dtype=x.dtype)))
+        norm = _BatchNorm(axes, eps)
+        y = norm(x, weight, bias)
         if running_mean is not None:
             running_mean.data *= 1 - momentum
-            running_mean.data += momentum * standardize.mean.reshape(-1)
+            running_mean.data += momentum * norm.mean.reshape(-1)
             running_var.data *= 1 - momentum
-            running_var.data += momentum * count / (count - 1) * standardize.var.reshape(-1)
-    else:
-        mean = running_mean.reshape(stats_shape)
-        var = running_var.reshape(stats_shape)
-        y = (x - mean) / (var + eps).sqrt()
+            running_var.data += momentum * count / (count - 1) * norm.var.reshape(-1)
+        return y
+    mean = running_mean.reshape(stats_shape)
+    var = running_var.reshape(stats_shape)
+    y = (x - mean) / (var + eps).sqrt()
     if weight is not None:
         y = y * weight.reshape(stats_shape)
     if bias is not None:
