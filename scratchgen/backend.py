@@ -16,6 +16,10 @@ on tensor data; it asks this module for the array module ``xp`` and writes
 ``xp.exp(a)``, so the same line runs on NumPy and on CuPy.  Host-only work
 (plots, files, SciPy metrics) converts explicitly with :func:`to_numpy`.
 
+On the CPU backends, importing this module also asks glibc to keep freed
+memory for reuse (:mod:`scratchgen.allocator`): a training step frees and
+re-allocates the same large arrays every time.
+
 There is no silent fallback: an unknown name, or ``cupy`` on a machine
 without CuPy or without a GPU, is an error that says what to do.
 """
@@ -23,7 +27,9 @@ from __future__ import annotations
 
 import os
 
-import numpy as _host_np  # host side only: dtypes, conversions, RNG state
+import numpy as _host_np
+
+from . import allocator  # host side only: dtypes, conversions, RNG state
 
 ALLOWED = ("numpy", "cupy", "numpy-guard")
 ENV_VAR = "SCRATCHGEN_BACKEND"
@@ -66,6 +72,10 @@ def _load(name: str):
 
 NAME: str = os.environ.get(ENV_VAR, "numpy").strip().lower() or "numpy"
 xp = _load(NAME)
+
+#: Whether glibc keeps freed memory for the next step (see :mod:`.allocator`);
+#: CuPy keeps its own memory pool on the GPU.
+MALLOC_TUNED: bool = NAME != "cupy" and allocator.keep_freed_memory()
 
 #: float32 unless a caller asks otherwise: it halves memory and doubles BLAS
 #: throughput, and is what PyTorch uses.

@@ -101,6 +101,8 @@ def _info(args) -> None:
     print(f"scratchgen {sg.__version__}")
     print(f"backend    {sg.backend.NAME} (set SCRATCHGEN_BACKEND=numpy|cupy|numpy-guard)")
     print(f"numpy      {numpy.__version__}")
+    print(f"malloc     {'keeps freed memory for reuse' if sg.backend.MALLOC_TUNED else 'system defaults'}"
+          " (scratchgen/allocator.py)")
     if sg.backend.NAME == "cupy":
         import cupy
         print(f"cupy       {cupy.__version__}, device {cupy.cuda.runtime.getDeviceProperties(0)['name']}")
