@@ -117,6 +117,38 @@ def test_grad_does_not_walk_into_the_producer_of_its_input():
     assert w.grad is None
 
 
+@given(st.integers(1, 40), st.integers(1, 40), st.integers(1, 40), st.booleans(),
+       st.booleans(), st.integers(0, 2**32 - 1))
+def test_matmul_gradients_are_the_same_whichever_way_they_are_computed(
+        n, k, m, a_columnwise, b_columnwise, seed):
+    """``ops._matmul_grads`` may compute gY @ B^T as (B @ gY^T)^T (and A^T @ gY
+    likewise), by shape and memory order: a layout choice, never a change of
+    numbers.  Column-wise operands are transposed views of leaves; an inner
+    dimension 1 takes the outer-product path."""
+    rng = np.random.default_rng(seed)
+    a, b, gy = rng.standard_normal((n, k)), rng.standard_normal((k, m)), rng.standard_normal((n, m))
+    leaf_a = leaf(a.T.copy() if a_columnwise else a)
+    leaf_b = leaf(b.T.copy() if b_columnwise else b)
+    ta = leaf_a.T if a_columnwise else leaf_a
+    tb = leaf_b.T if b_columnwise else leaf_b
+    y = ta @ tb
+    close(y, a @ b)
+    y.backward(sg.tensor(gy, dtype="float64"))
+    close(leaf_a.grad, (gy @ b.T).T if a_columnwise else gy @ b.T)
+    close(leaf_b.grad, (a.T @ gy).T if b_columnwise else a.T @ gy)
+
+
+def test_a_column_wise_activation_gets_a_column_wise_gradient():
+    """A batch-last activation flattened for a Linear layer is stored column
+    by column; its gradient comes out the same way, so the elementwise ops
+    that meet it downstream run over one memory order."""
+    features = leaf(np.ones((30, 8))).T  # (8, 30), stored column by column
+    w = leaf(np.ones((5, 30)))
+    g, = sg.grad((sg.functional.linear(features, w) ** 2).sum(), features)
+    assert g.shape == (8, 30)
+    assert g.data.flags.f_contiguous and not g.data.flags.c_contiguous
+
+
 # ---------------------------------------------------------------------------
 # Graph bookkeeping
 # ---------------------------------------------------------------------------
