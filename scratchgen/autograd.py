@@ -191,13 +191,14 @@ class Function:
         outputs = [Tensor(y) for y in ((ys,) if single else ys)]
         if _Config.anomaly:
             _check_finite(self.name, "forward", [o.data for o in outputs], inputs)
-        if _Config.grad_enabled and any(x.requires_grad for x in inputs):
-            self.inputs = inputs
-            self.needs_input_grad = [x.requires_grad for x in inputs]
-            self.outputs = [weakref.ref(o) for o in outputs]
-            for o in outputs:
-                o.creator = self
-                o.requires_grad = True
+        if _Config.grad_enabled:
+            needs = [x.requires_grad for x in inputs]
+            if any(needs):
+                self.inputs, self.needs_input_grad = inputs, needs
+                self.outputs = [weakref.ref(o) for o in outputs]
+                for o in outputs:
+                    o.creator = self
+                    o.requires_grad = True
         return outputs[0] if single else outputs
 
     @property

@@ -48,8 +48,10 @@ class Adam(Optimizer):
             v_hat <- v_t / (1 - beta2^t)
         p_t <- p_{t-1} - lr * m_hat / (sqrt(v_hat) + eps)
 
-    computed, as PyTorch does, as ``p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2)
-    + eps)`` with ``bc = 1 - beta^t``.  State per parameter: ``step``,
+    computed as ``p -= (lr sqrt(bc2) / bc1) * m / (sqrt(v) + eps sqrt(bc2))``
+    with ``bc = 1 - beta^t``: the same value with the bias corrections
+    moved onto two scalars (PyTorch divides by sqrt(bc2) instead, so the
+    two agree to rounding).  State per parameter: ``step``,
     ``exp_avg`` (m), ``exp_avg_sq`` (v), ``max_exp_avg_sq`` (with amsgrad).
     """
 
@@ -83,14 +85,15 @@ class Adam(Optimizer):
         v += scratch
         if group["amsgrad"]:
             v = xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-        bias_correction1 = 1 - beta1 ** state["step"]
-        bias_correction2 = 1 - beta2 ** state["step"]
+        # lr m_hat / (sqrt(v_hat) + eps) = step_size * m / (sqrt(v) + eps sqrt(bc2)),
+        # multiplying through by sqrt(bc2): one pass fewer (Kingma & Ba, Sec. 2)
+        sqrt_bc2 = math.sqrt(1 - beta2 ** state["step"])
+        step_size = lr * sqrt_bc2 / (1 - beta1 ** state["step"])
         denom = xp.sqrt(v, out=scratch)
-        denom /= math.sqrt(bias_correction2)
-        denom += group["eps"]
-        xp.divide(m, denom, out=denom)
-        denom *= lr / bias_correction1
-        p -= denom
+        denom += group["eps"] * sqrt_bc2
+        step = xp.divide(m, denom, out=denom)
+        step *= step_size
+        p -= step
 
 
 class AdamW(Adam):
