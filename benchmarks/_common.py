@@ -11,6 +11,12 @@ Three things make that harder than calling ``time.perf_counter`` twice:
   jobs, CPU frequency).  Timing all of ours, then all of PyTorch's, would
   charge that drift to one side; :func:`compare` interleaves the samples
   (A B B A A B ...) so drift hits both alike.
+* **Spinning threads.**  After a parallel call, OpenBLAS's and OpenMP's
+  idle worker threads busy-wait for a while before they sleep.  Right
+  after a switch from one library to the other, the first library's
+  spinning workers take a core from the second: measured, PyTorch's DCGAN
+  step at 2 threads went from 40 to 52 ms when its samples followed ours
+  directly.  :func:`compare` waits ``settle`` seconds at each switch.
 * **Threads and BLAS.**  NumPy's matmul runs in its BLAS (OpenBLAS here),
   PyTorch's in its own (MKL or oneDNN); both are multi-threaded.
   :func:`setup_threads` gives both the same thread count, and
@@ -36,6 +42,9 @@ THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 # A smaller sample is mostly timer overhead; calibrate `number` to reach it.
 _MIN_SAMPLE_S = 0.02
+#: Seconds to wait when the timed library changes (long enough, measured, for
+#: the idle threads of the other one to stop spinning).
+SETTLE_S = 0.3
 
 
 # ---------------------------------------------------------------------------
@@ -78,19 +87,23 @@ def timeit(fn, repeat: int = 7, warmup: int = 1, number: int | None = None,
 
 
 def compare(fn_a, fn_b, repeat: int = 7, warmup: int = 1, number: int | None = None,
-            min_time: float = _MIN_SAMPLE_S) -> tuple[float, float]:
+            min_time: float = _MIN_SAMPLE_S, settle: float = SETTLE_S) -> tuple[float, float]:
     """Median milliseconds per call of ``fn_a`` and of ``fn_b``, their samples
     interleaved A B, B A, A B, ... so slow drift of the machine hits both and
-    neither always runs first.  Each side calibrates its own ``number``."""
+    neither always runs first, with a pause of ``settle`` seconds at each
+    switch from one to the other.  Each side calibrates its own ``number``."""
     fns = (fn_a, fn_b)
     for fn in fns:
         for _ in range(warmup):
             fn()
     numbers = [number or calibrate(fn, min_time) for fn in fns]
-    samples = ([], [])
+    samples, previous = ([], []), None
     for r in range(repeat):
         for i in ((0, 1) if r % 2 == 0 else (1, 0)):
+            if i != previous:
+                time.sleep(settle)
             samples[i].append(_sample(fns[i], numbers[i]))
+            previous = i
     return tuple(1e3 * statistics.median(s) for s in samples)
 
 

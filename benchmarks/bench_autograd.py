@@ -128,7 +128,8 @@ def torch_step(torch, case: Case, arrays) -> Callable[[], None]:
     return step
 
 
-def measure(cases, torch, repeat: int, warmup: int, min_time: float) -> list[dict]:
+def measure(cases, torch, repeat: int, warmup: int, min_time: float,
+            settle: float) -> list[dict]:
     rows = []
     for case in cases:
         arrays = _inputs(case)
@@ -138,7 +139,8 @@ def measure(cases, torch, repeat: int, warmup: int, min_time: float) -> list[dic
             torch_ms = None
         else:
             ours_ms, torch_ms = common.compare(ours, torch_step(torch, case, arrays),
-                                               repeat, warmup, min_time=min_time)
+                                               repeat, warmup, min_time=min_time,
+                                               settle=settle)
         rows.append({"op": case.op, "shape": case.shape, "ours_ms": ours_ms,
                      "torch_ms": torch_ms,
                      "ratio": ours_ms / torch_ms if torch_ms else None})
@@ -163,7 +165,7 @@ def main(argv=None) -> int:
     notes = common.setup_threads(args.threads, torch)
     repeat = args.repeat or (3 if args.quick else 9)
     # quick: no warm-up beyond the calibration call, ~2 ms samples
-    warmup, min_time = (0, 0.002) if args.quick else (2, 0.05)
+    warmup, min_time, settle = (0, 0.002, 0.0) if args.quick else (2, 0.05, common.SETTLE_S)
 
     info = common.machine_info(args.threads, torch)
     print(f"scratchgen autograd benchmark: forward + backward, float32, backend "
@@ -179,7 +181,7 @@ def main(argv=None) -> int:
     results = {}
     for key, title, cases in (("small", "Per-op overhead, small tensors", SMALL),
                               ("large", "Throughput, large tensors", LARGE)):
-        rows = measure(cases, torch, repeat, warmup, min_time)
+        rows = measure(cases, torch, repeat, warmup, min_time, settle)
         results[key] = rows
         print(f"\n{title}:")
         common.print_table([_display(r) for r in rows], columns)

@@ -306,12 +306,12 @@ MODELS = {"vae": "MLP-VAE 784-400-20, batch 128",
           "dcgan": "DCGAN 28×28, batch 64 (D step + G step)"}
 
 
-def measure(steps: dict, repeat: int, min_time: float) -> dict:
+def measure(steps: dict, repeat: int, min_time: float, settle: float) -> dict:
     if "torch" not in steps:
         return {"ours_ms": common.timeit(steps["ours"], repeat=repeat, min_time=min_time),
                 "torch_ms": None, "ratio": None}
     ours_ms, torch_ms = common.compare(steps["ours"], steps["torch"], repeat=repeat,
-                                       min_time=min_time)
+                                       min_time=min_time, settle=settle)
     return {"ours_ms": ours_ms, "torch_ms": torch_ms, "ratio": ours_ms / torch_ms}
 
 
@@ -348,7 +348,7 @@ def main(argv=None) -> int:
         profile(args.profile)
         return 0
     repeat = args.repeat or (3 if args.quick else 9)
-    min_time = 0.002 if args.quick else 0.2
+    min_time, settle = (0.002, 0.0) if args.quick else (0.2, common.SETTLE_S)
     rss = torch is not None and not (args.quick or args.no_rss)
     os.environ["BENCH_THREADS"] = str(args.threads)
 
@@ -368,7 +368,7 @@ def main(argv=None) -> int:
     for kind, title in MODELS.items():
         steps = build(kind, torch)
         agree = check_agreement(steps, 1 if args.quick else 3) if torch is not None else None
-        row = {"model": kind, **measure(steps, repeat, min_time), "loss_rel_diff": agree,
+        row = {"model": kind, **measure(steps, repeat, min_time, settle), "loss_rel_diff": agree,
                "ours_peak_mb": traced_peak_mb(steps["ours"])}
         if rss:
             row["ours_drss_mb"] = delta_rss_mb(kind, "ours")
@@ -389,7 +389,7 @@ def main(argv=None) -> int:
     conv_rows = []
     for case in CONV_CASES:
         row = {"layer": case.name, "input": case.input_shape,
-               **measure(conv_steps(case, torch), repeat, min_time)}
+               **measure(conv_steps(case, torch), repeat, min_time, settle)}
         results["conv"].append(row)
         shape = "×".join(map(str, case.input_shape))
         conv_rows.append({**_display(case.name, row), "input": shape})

@@ -77,8 +77,19 @@ def test_timeit_and_compare_count_calls_and_return_positive_medians():
         return lambda: calls.__setitem__(key, calls[key] + 1)
     ms = common.timeit(bump("a"), repeat=3, warmup=2, number=4)
     assert ms > 0 and calls["a"] == 2 + 3 * 4
-    a_ms, b_ms = common.compare(bump("a"), bump("b"), repeat=3, warmup=1, number=5)
+    a_ms, b_ms = common.compare(bump("a"), bump("b"), repeat=3, warmup=1, number=5, settle=0)
     assert a_ms > 0 and b_ms > 0 and calls["b"] == 1 + 3 * 5
+
+
+def test_compare_interleaves_and_pauses_at_each_switch(monkeypatch):
+    """A B B A A B, with a pause before each sample that follows the other
+    library's (its idle threads may still be spinning), none in between."""
+    calls, pauses = [], []
+    monkeypatch.setattr(common.time, "sleep", lambda s: pauses.append((len(calls), s)))
+    common.compare(lambda: calls.append("a"), lambda: calls.append("b"), repeat=3,
+                   warmup=0, number=1, settle=0.25)
+    assert "".join(calls) == "abbaab"
+    assert pauses == [(0, 0.25), (1, 0.25), (3, 0.25), (5, 0.25)]
 
 
 def test_print_table_aligns_columns(capsys):
