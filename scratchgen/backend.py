@@ -66,7 +66,7 @@ def _load(name: str):
         return cupy
     raise BackendError(
         f"{ENV_VAR}={name!r} is not a backend; allowed values: "
-        + ", ".join(ALLOWED) + f" (unset it for the default, numpy)."
+        + ", ".join(ALLOWED) + " (unset it for the default, numpy)."
     )
 
 

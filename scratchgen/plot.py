@@ -21,14 +21,13 @@ keep this safe to call from scripts, tests and notebooks alike:
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 from scipy.stats import norm
 
+from scratchgen.atomic import atomic_path
 from scratchgen.metrics import _host  # one host-conversion rule for all host code
 
 
@@ -41,14 +40,8 @@ def _save(fig: Figure, path) -> Path:
     format is inferred from the suffix and ``os.replace`` is a rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=path.suffix) as tmp:
         fig.savefig(tmp, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
     return path
 
 

@@ -25,11 +25,8 @@ A crash mid-save leaves the previous checkpoint intact.
 """
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
-import os
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -37,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from . import backend
+from .atomic import atomic_path
 
 HEADER = "__scratchgen__"
 FORMAT = "scratchgen-checkpoint"
@@ -128,23 +126,6 @@ def _write_npz(file, arrays: dict, header: bytes) -> None:
                 np.lib.format.write_array(f, np.asarray(array), allow_pickle=False)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable.  Best effort: Windows and some network
-    file systems cannot sync a folder, and the file is complete either way."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def save(obj, path) -> None:
     """Write ``obj`` (nested dicts/lists/tuples of arrays, Tensors, numbers,
     bools, strings, None) to ``path`` exactly (no suffix is added)."""
@@ -152,18 +133,8 @@ def save(obj, path) -> None:
     arrays = {}
     tree = _encode(obj, (), arrays)
     header = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree}).encode("utf-8")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _write_npz(f, arrays, header)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
-        os.replace(tmp, path)
-    except BaseException:   # also Ctrl-C: never leave a half-written file behind
-        os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        _write_npz(f, arrays, header)
 
 
 # --------------------------------------------------------------------------

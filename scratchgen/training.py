@@ -28,9 +28,7 @@ import contextlib
 import csv
 import io
 import json
-import os
 import signal
-import tempfile
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,6 +36,7 @@ from pathlib import Path
 import scratchgen as sg
 
 from . import backend
+from .atomic import atomic_path
 from .data import DataLoader
 from .data.registry import Dataset, load_dataset
 from .serialization import load, save
@@ -62,14 +61,8 @@ class RunConfig:
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
 
 
 def read_config(run_dir) -> RunConfig:

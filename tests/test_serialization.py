@@ -1,6 +1,8 @@
 """sg.save / sg.load: round trips, foreign and damaged files, crash safety."""
 import io
 import json
+import os
+import stat
 import zipfile
 
 import numpy as np
@@ -8,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scratchgen import serialization
+from scratchgen import atomic, plot, serialization, training
 from scratchgen.serialization import CheckpointError, load, save
 
 
@@ -200,9 +202,34 @@ def test_interrupt_before_rename_keeps_previous_checkpoint(tmp_path, monkeypatch
     def interrupted(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(serialization.os, "replace", interrupted)
+    monkeypatch.setattr(atomic.os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
         save({"epoch": 2}, path)
     monkeypatch.undo()
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt.npz"]
     assert load(path) == {"epoch": 1}
+
+
+# --- atomic_path, which every file scratchgen writes goes through
+
+@pytest.mark.parametrize("write", [
+    lambda p: save({"x": np.ones(3)}, p),
+    lambda p: training._write_text_atomic(p, "a,b\n"),
+    lambda p: plot.loss_curves({"loss": [3.0, 2.0, 1.0]}, p),
+], ids=["checkpoint", "text", "figure"])
+def test_written_files_get_the_mode_open_would_give(tmp_path, write):
+    """mkstemp makes 0600 files; what lands at the target has 0666 minus the umask."""
+    old = os.umask(0o022)
+    try:
+        write(tmp_path / "out.png")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out.png").stat().st_mode) == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+def test_an_error_while_writing_leaves_nothing_behind(tmp_path):
+    with pytest.raises(RuntimeError), atomic.atomic_path(tmp_path / "f.txt") as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("disk full")
+    assert list(tmp_path.iterdir()) == []

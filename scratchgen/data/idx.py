@@ -42,7 +42,6 @@ import http.client
 import math
 import os
 import struct
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -50,6 +49,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from ..atomic import atomic_path
 
 
 class DataError(ValueError):
@@ -248,23 +249,15 @@ def _stream(url: str, out, progress: bool) -> None:
 def _fetch(url: str, target: Path, checksum: Checksum, progress: bool) -> None:
     """Download ``url`` to ``target`` atomically: all of it, verified, or nothing."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    tmp = Path(tmp)
-    try:
-        with os.fdopen(fd, "wb") as out:
+    with atomic_path(target, suffix=".part") as tmp:
+        with open(tmp, "wb") as out:
             try:
                 _stream(url, out, progress)
             except urllib.error.HTTPError as exc:
                 raise DataError(f"could not download {url}: HTTP {exc.code} {exc.reason}") from None
             except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
                 raise DataError(f"could not download {url}: {exc}") from None
-            out.flush()
-            os.fsync(out.fileno())
         _verify(tmp, checksum, url)
-        os.replace(tmp, target)
-    except BaseException:   # also Ctrl-C: never leave half a file behind
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def download_mnist(kind: str = "mnist", split=None, dest=None, mirror=None,
