@@ -10,6 +10,8 @@ import argparse
 import os
 from pathlib import Path
 
+from scratchgen.atomic import atomic_path
+
 #: The repository's ``figures/`` folder, found from this file (not from the
 #: working directory), unless ``$SCRATCHGEN_FIGURES`` names another one; the
 #: tests set it so that a smoke run never overwrites the committed figures.
@@ -32,6 +34,7 @@ def savefig(fig, name: str) -> Path:
     """Write a matplotlib figure to ``FIGURES / name`` and say where."""
     FIGURES.mkdir(parents=True, exist_ok=True)
     path = FIGURES / name
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    with atomic_path(path, suffix=path.suffix) as tmp:  # all of the figure, or the old one
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
     print(f"wrote {path}")
     return path
