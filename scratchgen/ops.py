@@ -713,12 +713,17 @@ class Tanh(Function):
         return gy * (1 - y * y)
 
 
-class Softplus(Function):
+def _softplus_array(x):
     """log(1 + e^x) = max(x, 0) + log1p(e^-|x|): the exponent is never
-    positive, so no overflow at x = 1e4.  softplus' = sigmoid."""
+    positive, so no overflow at x = 1e4."""
+    return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+class Softplus(Function):
+    """softplus(x) = log(1 + e^x), stable (``_softplus_array``); softplus' = sigmoid."""
 
     def forward(self, x):
-        return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+        return _softplus_array(x)
 
     def backward(self, gy):
         return gy * sigmoid(self.inputs[0])
