@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import os
 
-import numpy as _host_np
+import numpy as _host_np  # host side only: dtypes, conversions, RNG state
 
-from . import allocator  # host side only: dtypes, conversions, RNG state
+from . import allocator
 
 ALLOWED = ("numpy", "cupy", "numpy-guard")
 ENV_VAR = "SCRATCHGEN_BACKEND"
