@@ -37,6 +37,8 @@ import sys
 import time
 import tracemalloc
 
+from scratchgen.atomic import atomic_path
+
 #: Environment variables that fix a thread count at library load time.
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -249,10 +251,11 @@ def print_table(rows: list[dict], columns: list[str], file=None) -> None:
 
 
 def write_json(path: str, info: dict, results) -> None:
-    """``{"machine": info, "results": results}``; ``results`` is any JSON data."""
-    with open(path, "w") as fh:
-        json.dump({"machine": info, "results": results}, fh, indent=2)
-        fh.write("\n")
+    """Write ``{"machine": info, "results": results}`` (``results``: any JSON
+    data) to ``path``, atomically like every file scratchgen writes, and say so."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps({"machine": info, "results": results}, indent=2) + "\n")
+    print(f"\nwrote {path}")
 
 
 # ---------------------------------------------------------------------------

@@ -23,7 +23,6 @@ Without PyTorch installed (or with ``--no-torch``) only our column prints.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
 from typing import NamedTuple
@@ -190,7 +189,6 @@ def main(argv=None) -> int:
     if args.json:
         common.write_json(args.json, {**info, "repeat": repeat, "quick": args.quick,
                                       "warnings": warnings}, results)
-        print(f"\nwrote {args.json}")
     return 0
 
 

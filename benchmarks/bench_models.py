@@ -399,7 +399,6 @@ def main(argv=None) -> int:
     if args.json:
         common.write_json(args.json, {**info, "repeat": repeat, "quick": args.quick,
                                       "env_warning": warning}, results)
-        print(f"\nwrote {args.json}")
     return 0
 
 
