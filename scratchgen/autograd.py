@@ -29,7 +29,16 @@ Engineering choices, each for a reason:
   so the activations it kept alive are freed before the next training step.
 * Gradients of non-leaf tensors are accumulated in a dictionary during the
   walk and discarded; only leaves (parameters, inputs) get ``.grad``, as in
-  PyTorch.
+  PyTorch (and tensors that asked with ``retain_grad()``).
+* Each leaf owns its ``.grad``: a writable array that no other tensor
+  shares.  The walk passes arrays along without copying (the gradient of a
+  sum is a read-only broadcast view; both inputs of an addition receive the
+  same array), so at the end a gradient that is read-only or already given
+  to another tensor is copied, once.
+* In-place writes (``t[i] = v``, ``t.zero_()``) bump a version counter;
+  every function remembers its inputs' versions, and backward refuses to
+  use an input that was changed since (PyTorch's rule), instead of
+  differentiating silently with the wrong values.
 """
 from __future__ import annotations
 
@@ -130,8 +139,29 @@ class Tensor:
     size = property(lambda self: int(self.data.size))
     is_leaf = property(lambda self: self.creator is None)
 
+    _version = 0        # bumped by every in-place write (see the module docstring)
+    _hooks = None       # functions register_hook added, called on this tensor's gradient
+    _retains_grad = False
+
     def __len__(self):
         return len(self.data)
+
+    # -- Python scalars: only a one-element tensor has one ---------------
+    def _scalar(self, what):
+        if self.size != 1:
+            raise RuntimeError(
+                f"{what} of a tensor with {self.size} values (shape {self.shape}) is ambiguous; "
+                "reduce it first (e.g. `if t.max() > 0:`) or look at the values with t.numpy()")
+        return self.data.reshape(()).item()
+
+    def __bool__(self):
+        return bool(self._scalar("the truth value"))
+
+    def __float__(self):
+        return float(self._scalar("float()"))
+
+    def __int__(self):
+        return int(self._scalar("int()"))
 
     def __repr__(self):
         body = repr(self.numpy()).replace("array(", "tensor(").replace("\n", "\n ")
@@ -151,10 +181,72 @@ class Tensor:
         """The same values, cut off from the graph."""
         return Tensor(self.data)
 
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        """Set ``requires_grad`` in place (leaves only) and return self."""
+        if self.creator is not None and not requires_grad:
+            raise RuntimeError(
+                "requires_grad_(False) on a tensor computed by the graph: only leaves can "
+                "change it; use t.detach() for a copy outside the graph")
+        self.requires_grad = requires_grad
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep this non-leaf tensor's gradient in ``.grad`` after backward
+        (leaves keep theirs anyway)."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad() on a tensor that does not require grad: "
+                               "nothing will flow into it")
+        if self.creator is not None:
+            self._retains_grad = True
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` each time the gradient with respect to this
+        tensor is computed; a returned Tensor replaces the gradient (e.g. to
+        clip it).  Returns a handle whose ``remove()`` takes the hook off."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook on a tensor that does not require grad: "
+                               "no gradient will ever reach the hook")
+        if self._hooks is None:
+            self._hooks = {}
+        handle = _HookHandle(self._hooks)
+        self._hooks[handle.id] = hook
+        return handle
+
+    # -- in-place writes: outside the graph only --------------------------
+    def _check_in_place(self, what):
+        if self.requires_grad and _Config.grad_enabled:
+            if self.creator is None:
+                raise RuntimeError(
+                    f"{what}: a leaf tensor that requires grad cannot be changed in place "
+                    "while gradients are recorded (the change would not be differentiated); "
+                    "wrap the update in `with sg.no_grad():`, or write t.data[...] directly")
+            raise RuntimeError(
+                f"{what}: in-place writes into a tensor computed by the graph are not "
+                "differentiated in scratchgen (a deliberate difference from PyTorch); build "
+                "the new tensor out of place, e.g. with sg.where(mask, new, t) or concatenate")
+        self._version += 1
+
+    def __setitem__(self, index, value):
+        self._check_in_place("t[...] = value")
+        value = value.data if isinstance(value, Tensor) else value
+        self.data[ops._as_index(index)] = value
+
+    def zero_(self) -> "Tensor":
+        """Fill with zeros in place (e.g. ``p.grad.zero_()``) and return self."""
+        self._check_in_place("zero_()")
+        self.data[...] = 0
+        return self
+
     def backward(self, grad=None, create_graph: bool = False, retain_graph=None):
         """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that
         requires grad.  ``grad`` is d(loss)/d(self); it defaults to 1 and may
         only be omitted for a one-element tensor."""
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward() on a tensor that does not require grad: no input of the graph "
+                "that made it requires grad, so nothing would be trained. Check that the "
+                "parameters have requires_grad=True and that the loss was not computed "
+                "under sg.no_grad() or from .detach()ed / .data values")
         if grad is None:
             if self.size != 1:
                 raise RuntimeError(
@@ -165,6 +257,18 @@ class Tensor:
             grad = Tensor(xp.ones_like(self.data))
         run_backward([self], [grad], create_graph=create_graph,
                      retain_graph=create_graph if retain_graph is None else retain_graph)
+
+
+class _HookHandle:
+    """What ``register_hook`` returns: ``remove()`` takes the hook off."""
+    _next_id = 0
+
+    def __init__(self, hooks):
+        self.hooks, self.id = hooks, _HookHandle._next_id
+        _HookHandle._next_id += 1
+
+    def remove(self):
+        self.hooks.pop(self.id, None)
 
 
 class Function:
@@ -195,6 +299,7 @@ class Function:
             needs = [x.requires_grad for x in inputs]
             if any(needs):
                 self.inputs, self.needs_input_grad = inputs, needs
+                self.versions = [x._version for x in inputs]
                 self.outputs = [weakref.ref(o) for o in outputs]
                 for o in outputs:
                     o.creator = self
@@ -286,8 +391,11 @@ def run_backward(outputs, grad_outputs, create_graph=False, retain_graph=False, 
     """
     # pending[id(t)] = (t, dL/dt so far); the tensor is kept so its id stays unique
     pending = {}
+    # arrays a tensor may not own as its .grad: the caller's, and those given out already
+    taken = set()
     for out, g in zip(outputs, grad_outputs):
         g = as_tensor(g, like=out)
+        taken.add(id(backend.memory_root(g.data)))
         if g.shape != out.shape:
             raise ValueError(f"grad of shape {g.shape} given for an output of shape {out.shape}")
         _accumulate(pending, out, g)
@@ -304,11 +412,17 @@ def run_backward(outputs, grad_outputs, create_graph=False, retain_graph=False, 
             for ref in f.outputs:
                 out = ref()
                 entry = pending.pop(id(out), None) if out is not None else None
-                if entry is not None and wanted is not None and id(out) in wanted:
-                    results[id(out)] = entry[1]
-                grads_out.append(None if entry is None else entry[1])
+                g = None
+                if entry is not None:
+                    g = _run_hooks(out, entry[1])
+                    if wanted is not None and id(out) in wanted:
+                        results[id(out)] = g
+                    if out._retains_grad and wanted is None:
+                        _store_grad(out, g, taken)
+                grads_out.append(g)
             if all(g is None for g in grads_out):
                 continue
+            _check_versions(f)
             grads_out = [Tensor(xp.zeros_like(ref().data)) if g is None else g
                          for g, ref in zip(grads_out, f.outputs)]
             # anomaly checks off inside: a NaN there is blamed on f, not on its Div or Mul
@@ -333,12 +447,51 @@ def run_backward(outputs, grad_outputs, create_graph=False, retain_graph=False, 
                 f.inputs = None  # free the activations this step kept alive
 
         for x, g in pending.values():  # what is left are leaves (and wanted inputs)
+            g = _run_hooks(x, g)
             if wanted is not None:
                 if id(x) in wanted:
                     results[id(x)] = g
             elif x.creator is None and x.requires_grad:
-                x.grad = g if x.grad is None else x.grad + g
+                _store_grad(x, g, taken)
     return results
+
+
+def _store_grad(x, g, taken):
+    """Add ``g`` into ``x.grad``, so that ``x.grad`` owns a writable array:
+    a read-only view (a broadcast) or memory some other tensor has (the
+    caller's grad, a gradient given to another leaf) is copied first."""
+    if x.grad is not None:
+        x.grad = x.grad + g  # a new array
+        return
+    root = id(backend.memory_root(g.data))
+    if root in taken or not backend.is_writable(g.data):
+        # a copy that stays differentiable under create_graph
+        g = g * 1 if g.requires_grad else Tensor(g.data.copy())
+        root = id(g.data)
+    taken.add(root)
+    x.grad = g
+
+
+def _run_hooks(tensor, g):
+    if tensor._hooks:
+        for hook in list(tensor._hooks.values()):
+            new = hook(g)
+            if new is not None:
+                if not isinstance(new, Tensor) or new.shape != g.shape:
+                    raise RuntimeError(f"a hook on a tensor of shape {tensor.shape} returned "
+                                       f"{type(new).__name__} {getattr(new, 'shape', '')}; "
+                                       "it must return None or a Tensor of the gradient's shape")
+                g = new
+    return g
+
+
+def _check_versions(f):
+    for i, (x, v) in enumerate(zip(f.inputs, f.versions)):
+        if x._version != v:
+            raise RuntimeError(
+                f"one of the tensors needed by {f.name}.backward (input {i}, shape {x.shape}) "
+                f"was changed in place after {f.name} used it (version {v}, now "
+                f"{x._version}); make a copy before writing into it, or write after backward")
 
 
 def _accumulate(pending, tensor, grad):

@@ -102,6 +102,25 @@ def to_numpy(a) -> _host_np.ndarray:
     return _host_np.asarray(a)
 
 
+def memory_root(a):
+    """The object that holds ``a``'s memory: ``a`` itself unless it is a view
+    (two arrays with the same root may share elements)."""
+    if NAME == "numpy-guard" and isinstance(a, xp.ndarray):
+        a = a.unwrap()
+    while getattr(a, "base", None) is not None:
+        a = a.base
+    return a
+
+
+def is_writable(a) -> bool:
+    """Whether ``a`` may be written element by element: not read-only, and
+    not a broadcast view (a zero stride, where one element stands for many;
+    CuPy marks those writable)."""
+    if not getattr(a.flags, "writeable", True):
+        return False
+    return all(s != 0 or n <= 1 for s, n in zip(a.strides, a.shape))
+
+
 def asarray(a, dtype=None):
     """Put host data (list, number, NumPy array) on the backend, without a copy
     where none is needed."""

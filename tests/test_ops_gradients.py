@@ -156,6 +156,10 @@ NOT_DIFFERENTIABLE = {
     # attributes and conversions out of the graph
     "Tensor.shape", "Tensor.ndim", "Tensor.dtype", "Tensor.size", "Tensor.is_leaf",
     "Tensor.requires_grad", "Tensor.numpy", "Tensor.item", "Tensor.backward",
+    "Tensor.__bool__", "Tensor.__float__", "Tensor.__int__",
+    # graph bookkeeping and in-place writes outside the graph (test_autograd.py)
+    "Tensor.requires_grad_", "Tensor.retain_grad", "Tensor.register_hook",
+    "Tensor.__setitem__", "Tensor.zero_",
     # detach cuts the graph: zero gradient by definition (test_autograd.py)
     "Tensor.detach",
 }
