@@ -8,7 +8,8 @@ of threads, their samples interleaved so drift of a shared machine hits both
   → (mu, logvar), 20 each; decoder 20→400 ReLU →784 logits; loss
   BCE-with-logits summed over pixels + Gaussian KL, averaged over a batch
   of 128; one Adam step (lr 1e-3).
-* **DCGAN** for 28×28 images, batch 64.  G: Linear 100→128·7·7,
+* **DCGAN** for 28×28 images, batch 64 (``scratchgen.models.DCGAN``'s
+  networks, built from each library's layers).  G: Linear 100→128·7·7,
   Unflatten, BatchNorm2d, ReLU, ConvTranspose2d 128→64 (k4 s2 p1),
   BatchNorm2d, ReLU, ConvTranspose2d 64→1 (k4 s2 p1), Tanh.  D: Conv2d
   1→64 (k4 s2 p1), LeakyReLU 0.2, Conv2d 64→128 (k4 s2 p1), BatchNorm2d,
@@ -57,6 +58,7 @@ import _common as common  # this folder is sys.path[0] when run as a script
 import scratchgen as sg
 from scratchgen import backend, nn, optim
 from scratchgen import functional as F
+from scratchgen.models import dcgan
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -73,16 +75,13 @@ def vae_parts(lib) -> dict:
 
 
 def generator(lib):
-    return lib.Sequential(
-        lib.Linear(100, 128 * 7 * 7), lib.Unflatten(1, (128, 7, 7)), lib.BatchNorm2d(128),
-        lib.ReLU(), lib.ConvTranspose2d(128, 64, 4, 2, 1), lib.BatchNorm2d(64), lib.ReLU(),
-        lib.ConvTranspose2d(64, 1, 4, 2, 1), lib.Tanh())
+    """The generator of scratchgen's DCGAN (``scratchgen.models.dcgan``),
+    built from ``lib``'s layers."""
+    return dcgan.generator(100, (1, 28, 28), 64, layers=lib)
 
 
 def discriminator(lib):
-    return lib.Sequential(
-        lib.Conv2d(1, 64, 4, 2, 1), lib.LeakyReLU(0.2), lib.Conv2d(64, 128, 4, 2, 1),
-        lib.BatchNorm2d(128), lib.LeakyReLU(0.2), lib.Flatten(), lib.Linear(128 * 7 * 7, 1))
+    return dcgan.discriminator((1, 28, 28), 64, layers=lib)
 
 
 def _vae_module(lib):

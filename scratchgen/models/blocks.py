@@ -25,3 +25,26 @@ def numel(shape) -> int:
     for n in shape:
         count *= n
     return count
+
+
+def critic_slices(real, steps: int, pack: int = 1):
+    """``steps`` consecutive slices of the batch ``real``, equal in size and a
+    multiple of ``pack``: one for each discriminator (critic) update, so that
+    each update sees real data it has not seen in this training step."""
+    chunk = real.shape[0] // steps
+    chunk -= chunk % pack
+    if chunk == 0:
+        raise ValueError(f"a batch of {real.shape[0]} is too small for {steps} "
+                         f"discriminator steps on packs of {pack}; raise --batch-size")
+    return [real[i * chunk:(i + 1) * chunk] for i in range(steps)]
+
+
+def images_of(batch):
+    """The images of a batch that may carry labels."""
+    return batch[0] if isinstance(batch, (tuple, list)) else batch
+
+
+def unconditional(labels, name: str) -> None:
+    if labels is not None:
+        raise ValueError(f"{name} is unconditional: it cannot generate chosen labels "
+                         "(train a cgan for that)")

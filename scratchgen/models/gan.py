@@ -12,7 +12,8 @@ rejects G's samples (early in training), it maximises log sigmoid(D(G(z))):
 
     L_G = softplus(-D(G(z)))  =  BCE-with-logits(D(G(z)), 1)
 
-Both are ``F.binary_cross_entropy_with_logits``, stable for any logit.
+Both are binary cross-entropy on logits, stable for any logit (the losses
+of the whole GAN family are derived in :mod:`.gan_losses`).
 
 Packing (PacGAN, Lin et al., 2018): with ``pack = m`` the discriminator
 judges m samples at once, concatenated.  A generator that collapses onto a
@@ -23,9 +24,9 @@ from __future__ import annotations
 
 import scratchgen as sg
 
-from .. import functional as F
 from .. import nn
-from .blocks import mlp, numel
+from .blocks import critic_slices, images_of, mlp, numel, unconditional
+from .gan_losses import minimax_discriminator_loss, nonsaturating_generator_loss
 
 
 class GAN(nn.Module):
@@ -53,15 +54,13 @@ class GAN(nn.Module):
         return self.discriminator(x.reshape(x.shape[0] // self.pack, -1))
 
     def discriminator_loss(self, real, fake):
-        real_logits, fake_logits = self.judge(real), self.judge(fake)
-        return (F.binary_cross_entropy_with_logits(real_logits, sg.ones_like(real_logits))
-                + F.binary_cross_entropy_with_logits(fake_logits, sg.zeros_like(fake_logits)))
+        return minimax_discriminator_loss(self.judge(real), self.judge(fake))
 
     def generator_loss(self, fake):
-        logits = self.judge(fake)
-        return F.binary_cross_entropy_with_logits(logits, sg.ones_like(logits))
+        return nonsaturating_generator_loss(self.judge(fake))
 
     def sample(self, n, labels=None):
+        unconditional(labels, "GAN")
         with sg.no_grad():
             return self.generate(n)
 
@@ -74,23 +73,18 @@ class GAN(nn.Module):
     def train_step(self, batch, optimizers):
         """``d_steps`` discriminator updates, each on its own slice of the
         batch and fresh fakes, then one generator update."""
-        real = batch[0] if isinstance(batch, tuple) else batch
-        chunk = real.shape[0] // self.d_steps
-        chunk -= chunk % self.pack
-        if chunk == 0:
-            raise ValueError(f"a batch of {real.shape[0]} is too small for {self.d_steps} "
-                             f"discriminator steps on packs of {self.pack}")
+        real = images_of(batch)
         d_opt, g_opt = optimizers["discriminator"], optimizers["generator"]
-        for i in range(self.d_steps):
+        for piece in critic_slices(real, self.d_steps, self.pack):
             d_opt.zero_grad()
             with sg.no_grad():  # D's step needs no gradient through G
-                fake = self.generate(chunk)
-            d_loss = self.discriminator_loss(real[i * chunk:(i + 1) * chunk], fake)
+                fake = self.generate(piece.shape[0])
+            d_loss = self.discriminator_loss(piece, fake)
             d_loss.backward()
             d_opt.step()
 
         g_opt.zero_grad()
-        g_loss = self.generator_loss(self.generate(chunk))
+        g_loss = self.generator_loss(self.generate(piece.shape[0]))
         g_loss.backward()
         g_opt.step()
         return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
