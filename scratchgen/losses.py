@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 
+from . import backend
 from .autograd import Function, Tensor
 from .backend import xp
-from .ops import _softplus_array, as_tensor, log, log_softmax, sigmoid, where
+from .ops import as_tensor, log, log_softmax, sigmoid, softplus, sum_to, where
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -31,43 +32,101 @@ def _same_shape(name, a, b):
                          "they must be equal (reshape the target)")
 
 
-def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
-    """BCE on logits x with target t in [0, 1]:
+def _broadcasts_to(shape, target) -> bool:
+    try:
+        return xp.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
 
-        -t log sigma(x) - (1 - t) log(1 - sigma(x)) = softplus(x) - t x
 
-    using log sigma(x) = -softplus(-x) and softplus(-x) = softplus(x) - x.
-    softplus is computed without overflow, so |x| = 1e4 is fine; the
-    gradient is sigma(x) - t."""
+def _weighted(name, loss, weight):
+    """Multiply the per-element losses by ``weight`` (PyTorch's ``weight=``:
+    a rescaling that broadcasts to the loss's shape)."""
+    if weight is None:
+        return loss
+    weight = as_tensor(weight, like=loss)
+    if not _broadcasts_to(weight.shape, loss.shape):
+        raise ValueError(f"{name}: weight of shape {weight.shape} does not broadcast to the "
+                         f"input's shape {loss.shape}")
+    return loss * weight
+
+
+def binary_cross_entropy_with_logits(logits, target, weight=None, *, reduction="mean",
+                                     pos_weight=None):
+    """BCE on logits x with target t in [0, 1], positive examples weighted
+    by ``pos_weight`` p (1 if not given), elements by ``weight``:
+
+        -p t log sigma(x) - (1 - t) log(1 - sigma(x))
+            = p t softplus(-x) + (1 - t) softplus(x)
+
+    using log sigma(x) = -softplus(-x) and log(1 - sigma(x)) = -softplus(x).
+    Each softplus is ``relu(+-x) + log1p(e^-|x|)``: every term is a sum of
+    non-negative parts, so nothing cancels (``softplus(x) - t x`` loses the
+    whole value at t = 1, x >= 17 in float32) and nothing overflows at
+    |x| = 1e4.  The gradient is ``sigma(x) (1 - t + p t) - p t``, which is
+    sigma(x) - t for p = 1.  ``pos_weight`` broadcasts along the last axis
+    (one weight per class), as in PyTorch."""
+    name = "binary_cross_entropy_with_logits"
     target = as_tensor(target, like=logits)
-    _same_shape("binary_cross_entropy_with_logits", logits, target)
-    return _reduce(_BCEWithLogits()(logits, target), reduction)
+    _same_shape(name, logits, target)
+    inputs = (logits, target)
+    if pos_weight is not None:
+        pos_weight = as_tensor(pos_weight, like=logits)
+        if not _broadcasts_to(pos_weight.shape, logits.shape):
+            raise ValueError(f"{name}: pos_weight of shape {pos_weight.shape} does not "
+                             f"broadcast to the input's shape {logits.shape}")
+        inputs += (pos_weight,)
+    return _reduce(_weighted(name, _BCEWithLogits()(*inputs), weight), reduction)
+
+
+def _bce_with_logits_array(x, t, p=None):
+    """The forward of :class:`_BCEWithLogits` on arrays (see its docstring)."""
+    tail = xp.log1p(xp.exp(-xp.abs(x)))          # log(1 + e^-|x|), in (0, log 2]
+    pos, neg = xp.maximum(x, 0), xp.maximum(-x, 0)  # relu(x), relu(-x)
+    if p is None:
+        # softplus(x) - t x = (1 - t) relu(x) + t relu(-x) + tail: no cancellation
+        return (1 - t) * pos + t * neg + tail
+    return p * t * (neg + tail) + (1 - t) * (pos + tail)
 
 
 class _BCEWithLogits(Function):
-    """softplus(x) - t x elementwise, as one Function, because its gradient
-    has a closed form: d/dx = sigmoid(x) - t and d/dt = -x.  (Composed of
-    softplus, a product and a difference, its backward would take three
-    times the passes over the logits.)"""
+    """``p t softplus(-x) + (1 - t) softplus(x)`` elementwise, as one
+    Function, because its gradient has a closed form (composed of
+    softplus, products and sums its backward would take several times the
+    passes over the logits):
 
-    def forward(self, x, t):
-        return _softplus_array(x) - t * x
+        d/dx = sigma(x) (1 - t + p t) - p t      (= sigma(x) - t for p = 1)
+        d/dt = p softplus(-x) - softplus(x)      (= -x for p = 1)
+        d/dp = t softplus(-x)"""
+
+    def forward(self, x, t, p=None):
+        return _bce_with_logits_array(x, t, p)
 
     def backward(self, gy):
-        x, t = self.inputs
-        gx = gy * (sigmoid(x) - t) if self.needs_input_grad[0] else None
-        gt = -gy * x if self.needs_input_grad[1] else None
-        return gx, gt
+        x, t = self.inputs[:2]
+        needs = self.needs_input_grad
+        if len(self.inputs) == 2:
+            gx = gy * (sigmoid(x) - t) if needs[0] else None
+            gt = -gy * x if needs[1] else None
+            return gx, gt
+        p = self.inputs[2]
+        pt = p * t
+        gx = gy * (sigmoid(x) * (1 - t + pt) - pt) if needs[0] else None
+        gt = gy * (p * softplus(-x) - softplus(x)) if needs[1] else None
+        gp = sum_to(gy * t * softplus(-x), p.shape) if needs[2] else None
+        return gx, gt, gp
 
 
-def binary_cross_entropy(probs, target, reduction="mean"):
-    """BCE on probabilities p: -t log p - (1 - t) log(1 - p).  As in PyTorch,
-    each log is clamped at -100, so p = 0 or 1 gives a large finite loss
-    instead of inf.  Prefer the logits version: it never needs the clamp."""
+def binary_cross_entropy(probs, target, weight=None, *, reduction="mean"):
+    """BCE on probabilities p: -t log p - (1 - t) log(1 - p), times
+    ``weight``.  As in PyTorch, each log is clamped at -100, so p = 0 or 1
+    gives a large finite loss instead of inf.  Prefer the logits version: it
+    never needs the clamp."""
+    name = "binary_cross_entropy"
     target = as_tensor(target, like=probs)
-    _same_shape("binary_cross_entropy", probs, target)
+    _same_shape(name, probs, target)
     loss = -(target * _log_clamped(probs) + (1 - target) * _log_clamped(1 - probs))
-    return _reduce(loss, reduction)
+    return _reduce(_weighted(name, loss, weight), reduction)
 
 
 def _log_clamped(p):
@@ -79,20 +138,80 @@ def _log_clamped(p):
     return where(kept, log(where(kept, p, 1.0)), -100.0)
 
 
-def cross_entropy(logits, targets, reduction="mean"):
-    """Softmax cross-entropy with integer class targets:
+def cross_entropy(logits, target, weight=None, *, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0):
+    """Softmax cross-entropy, PyTorch's ``F.cross_entropy``.
 
-        -log softmax(x)[y] = lse(x) - x_y,
+    ``logits`` are (N, C) or (N, C, d1, ...) with the classes on axis 1.
+    With integer class targets y (N,) or (N, d1, ...), per example
 
-    read off log_softmax (stable); its gradient is softmax(x) - onehot(y)."""
-    targets = targets.data if isinstance(targets, Tensor) else xp.asarray(targets)
-    if logits.ndim != 2 or targets.shape != (logits.shape[0],):
-        raise ValueError(f"cross_entropy: expected logits (N, classes) and targets (N,), got "
-                         f"{logits.shape} and {tuple(targets.shape)}")
-    if targets.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: targets must be integer class indices, got {targets.dtype}")
-    picked = log_softmax(logits, axis=1)[xp.arange(logits.shape[0]), targets]
-    return _reduce(-picked, reduction)
+        loss = -w_y log softmax(x)_y = w_y (lse(x) - x_y),
+
+    read off log_softmax (stable); its gradient is softmax(x) - onehot(y)
+    for w = 1.  ``weight`` (C,) rescales each class; targets equal to
+    ``ignore_index`` contribute 0 and are left out of the mean, which is
+    ``sum(loss) / sum(w_y)`` over the rest.  ``label_smoothing`` eps mixes
+    the one-hot target with the uniform one:
+    ``(1 - eps) loss + eps / C * sum_c -w_c log softmax(x)_c``.
+
+    With probability targets q (float, the logits' shape) the loss is
+    ``-sum_c w_c q_c log softmax(x)_c`` (q smoothed the same way), and the
+    mean is over the N*d1*... examples."""
+    name = "cross_entropy"
+    if logits.ndim < 2:
+        raise ValueError(f"{name}: expected logits (N, C) or (N, C, d1, ...), got {logits.shape}")
+    n_classes = logits.shape[1]
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{name}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if weight is not None:
+        weight = as_tensor(weight, like=logits)
+        if weight.shape != (n_classes,):
+            raise ValueError(f"{name}: weight must have one entry per class, shape "
+                             f"({n_classes},), got {weight.shape}")
+    logp = log_softmax(logits, axis=1)
+    class_shape = (1, n_classes) + (1,) * (logits.ndim - 2)  # w_c against logp
+    if isinstance(target, Tensor) and target.dtype.kind == "f":
+        if target.shape != logits.shape:
+            raise ValueError(f"{name}: float targets are class probabilities of the logits' "
+                             f"shape {logits.shape}, got {target.shape}; class indices must "
+                             "be an integer tensor (e.g. sg.tensor(labels, dtype='int64'))")
+        q = target * (1 - label_smoothing) + label_smoothing / n_classes
+        if weight is not None:
+            q = q * weight.reshape(class_shape)
+        return _reduce(-(logp * q).sum(axis=1), reduction)
+
+    labels = target.data if isinstance(target, Tensor) else backend.asarray(target)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"{name}: targets must be integer class indices or float "
+                        f"probabilities of the logits' shape, got {labels.dtype}")
+    if labels.shape != (logits.shape[0],) + logits.shape[2:]:
+        raise ValueError(f"{name}: logits {logits.shape} need targets of shape "
+                         f"{(logits.shape[0],) + logits.shape[2:]}, got {tuple(labels.shape)}")
+    valid = labels != ignore_index
+    picked_labels = xp.where(valid, labels, 0)  # any class: ignored rows are masked below
+    if picked_labels.size and not (0 <= int(picked_labels.min())
+                                   and int(picked_labels.max()) < n_classes):
+        raise IndexError(f"{name}: class indices must lie in [0, {n_classes}) (or equal "
+                         f"ignore_index={ignore_index}), got values from "
+                         f"{int(labels.min())} to {int(labels.max())}")
+    # logp[n, y[n, d], d] over the flattened trailing axes d
+    n, rest = logits.shape[0], labels.size // max(logits.shape[0], 1)
+    flat = logp.reshape(n, n_classes, rest)
+    y = picked_labels.reshape(n, rest)
+    picked = flat[xp.arange(n).reshape(n, 1), y, xp.arange(rest).reshape(1, rest)]
+    picked = picked.reshape(labels.shape)
+    w_y = None if weight is None else weight[picked_labels]
+    # where, not a product with the mask: an ignored row with logp = -inf stays 0
+    loss = where(valid, -picked if w_y is None else -w_y * picked, 0.0)
+    if label_smoothing:
+        per_class = -logp if weight is None else -logp * weight.reshape(class_shape)
+        smooth = where(valid, per_class.sum(axis=1), 0.0)
+        loss = (1 - label_smoothing) * loss + label_smoothing / n_classes * smooth
+    if reduction == "mean":
+        total = (Tensor(valid.sum(dtype=logits.dtype)) if w_y is None
+                 else where(valid, w_y, 0.0).sum())
+        return loss.sum() / total
+    return _reduce(loss, reduction)
 
 
 def mse_loss(a, b, reduction="mean"):

@@ -507,6 +507,43 @@ def cross_entropy_case(draw):
     return Case((draw(values((n, c), -3.0, 3.0)), targets), {"reduction": draw(REDUCTIONS)})
 
 
+@st.composite
+def cross_entropy_options_case(draw):
+    """Class weights, an ignored class, label smoothing, extra axes (N, C, d)."""
+    n, c = draw(st.integers(1, 3)), draw(st.integers(2, 4))
+    extra = draw(st.sampled_from([(), (2,)]))
+    targets = draw(hnp.arrays(np.int64, (n,) + extra, elements=st.integers(0, c - 1)))
+    targets.flat[0] = 0  # ignore_index=1 below leaves at least this one
+    return Case((draw(values((n, c) + extra, -3.0, 3.0)), targets,
+                 draw(values((c,), 0.5, 2.0))),
+                {"ignore_index": draw(st.sampled_from([-100, 1])),
+                 "label_smoothing": draw(st.sampled_from([0.0, 0.2])),
+                 "reduction": draw(REDUCTIONS)})
+
+
+def _cross_entropy_options(x, y, w, ignore_index, label_smoothing, reduction):
+    return F.cross_entropy(x, y, w, ignore_index=ignore_index, reduction=reduction,
+                           label_smoothing=label_smoothing)
+
+
+@st.composite
+def cross_entropy_probs_case(draw):
+    n, c = draw(st.integers(1, 4)), draw(st.integers(2, 4))
+    q = draw(values((n, c), 0.05, 1.0))
+    return Case((draw(values((n, c), -3.0, 3.0)), q / q.sum(axis=1, keepdims=True)),
+                {"label_smoothing": draw(st.sampled_from([0.0, 0.2])),
+                 "reduction": draw(REDUCTIONS)})
+
+
+@st.composite
+def bce_weights_case(draw):
+    shape = draw(shapes(min_dims=1))
+    last = shape[-1:]
+    return Case((draw(values(shape, -3.0, 3.0)), draw(values(shape, 0.0, 1.0)),
+                 draw(values(last, 0.5, 2.0)), draw(values(last, 0.5, 3.0))),
+                {"reduction": draw(REDUCTIONS)})
+
+
 # ---------------------------------------------------------------------------
 # NumPy references for forward values
 # ---------------------------------------------------------------------------
@@ -649,6 +686,19 @@ TABLE = [
            same_shape([(0.05, 0.95), (0.0, 1.0)], reduction=REDUCTIONS),
            ("losses.binary_cross_entropy",)),
     OpSpec("cross_entropy", F.cross_entropy, cross_entropy_case(), ("losses.cross_entropy",)),
+    OpSpec("cross_entropy_options", _cross_entropy_options, cross_entropy_options_case(),
+           ("losses.cross_entropy",)),
+    OpSpec("cross_entropy_probability_targets",
+           lambda x, q, **kw: F.cross_entropy(x, q, **kw), cross_entropy_probs_case(),
+           ("losses.cross_entropy",)),
+    OpSpec("binary_cross_entropy_with_logits_weights",
+           lambda x, t, w, p, reduction: F.binary_cross_entropy_with_logits(
+               x, t, w, reduction=reduction, pos_weight=p), bce_weights_case(),
+           ("losses.binary_cross_entropy_with_logits",)),
+    OpSpec("binary_cross_entropy_weight",
+           lambda p, t, w, reduction: F.binary_cross_entropy(p, t, w, reduction=reduction),
+           same_shape([(0.05, 0.95), (0.0, 1.0), (0.5, 2.0)], reduction=REDUCTIONS),
+           ("losses.binary_cross_entropy",)),
     OpSpec("mse_loss", F.mse_loss, same_shape([(-2.0, 2.0)] * 2, reduction=REDUCTIONS),
            ("losses.mse_loss",)),
     OpSpec("gaussian_kl", F.gaussian_kl,
