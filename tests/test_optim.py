@@ -463,8 +463,10 @@ def test_state_dict_layout():
     opt.step()
     sd = opt.state_dict()
     assert sd["param_groups"] == [
-        dict(lr=0.1, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=True, params=[0, 1]),
-        dict(lr=0.05, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=True, params=[2]),
+        dict(lr=0.1, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=True, maximize=False,
+             params=[0, 1]),
+        dict(lr=0.05, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=True, maximize=False,
+             params=[2]),
     ]
     assert list(sd["state"]) == ["1", "2"]          # parameter 0 had no gradient
     entry = sd["state"]["1"]

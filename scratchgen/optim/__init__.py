@@ -13,7 +13,8 @@ better:
 ``RMSprop``    the square mean alone (Adam's ancestor), optional momentum.
 =============  ===============================================================
 
-Every update rule is PyTorch's, written in its class docstring as PyTorch
+Each takes ``maximize=True`` to climb the objective instead (PyTorch's
+option: the gradient is negated before the rule).  Every update rule is PyTorch's, written in its class docstring as PyTorch
 documents it, so a scratchgen model and a PyTorch model fed the same
 gradients follow the same trajectory.  Learning-rate schedules live in
 :mod:`scratchgen.optim.lr_scheduler` (``optim.lr_scheduler.StepLR``, as in

@@ -36,7 +36,7 @@ class Adam(Optimizer):
 
     .. code-block:: text
 
-        g_t <- grad of p_{t-1}
+        g_t <- grad of p_{t-1}   (its negative if maximize)
         if weight_decay != 0:  g_t <- g_t + weight_decay * p_{t-1}
         m_t <- beta1 * m_{t-1} + (1 - beta1) * g_t
         v_t <- beta2 * v_{t-1} + (1 - beta2) * g_t^2
@@ -58,9 +58,10 @@ class Adam(Optimizer):
     _decoupled_weight_decay = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
-                 amsgrad=False):
+                 amsgrad=False, *, maximize=False):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
-                                      weight_decay=weight_decay, amsgrad=amsgrad))
+                                      weight_decay=weight_decay, amsgrad=amsgrad,
+                                      maximize=maximize))
 
     def _update(self, p, g, state, group):
         lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
@@ -110,6 +111,6 @@ class AdamW(Adam):
     _decoupled_weight_decay = True
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False):
+                 amsgrad=False, *, maximize=False):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad)
+                         amsgrad=amsgrad, maximize=maximize)

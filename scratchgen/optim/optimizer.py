@@ -129,7 +129,10 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    self._update(p.data, _grad_array(p), self.state.setdefault(p, {}), group)
+                    g = _grad_array(p)
+                    # maximize: ascend, i.e. descend on -L (PyTorch negates first, too)
+                    self._update(p.data, -g if group.get("maximize") else g,
+                                 self.state.setdefault(p, {}), group)
         return loss
 
     def _update(self, p, g, state: dict, group: dict) -> None:
@@ -167,7 +170,8 @@ class Optimizer:
         # saved position -> this optimizer's parameter, group by group
         param_at = {int(k): p for saved, group in zip(saved_groups, self.param_groups)
                     for k, p in zip(saved["params"], group["params"])}
-        new_groups = [{**_options(saved), "params": group["params"]}
+        # options a checkpoint predates (e.g. maximize) take their defaults
+        new_groups = [{**self.defaults, **_options(saved), "params": group["params"]}
                       for saved, group in zip(saved_groups, self.param_groups)]
         for group in new_groups:
             self._validate(group)

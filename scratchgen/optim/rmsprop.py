@@ -24,7 +24,7 @@ class RMSprop(Optimizer):
 
     .. code-block:: text
 
-        g_t <- grad of p_{t-1}
+        g_t <- grad of p_{t-1}   (its negative if maximize)
         if weight_decay != 0:  g_t <- g_t + weight_decay * p_{t-1}
         v_t <- alpha * v_{t-1} + (1 - alpha) * g_t^2
         if centered:
@@ -43,9 +43,9 @@ class RMSprop(Optimizer):
     """
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
-                 centered=False):
+                 centered=False, *, maximize=False):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                                      momentum=momentum, centered=centered))
+                                      momentum=momentum, centered=centered, maximize=maximize))
 
     def _update(self, p, g, state, group):
         lr, alpha, wd, momentum = group["lr"], group["alpha"], group["weight_decay"], group["momentum"]

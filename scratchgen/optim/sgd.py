@@ -25,7 +25,7 @@ class SGD(Optimizer):
 
     .. code-block:: text
 
-        g_t <- grad of p_{t-1}
+        g_t <- grad of p_{t-1}   (its negative if maximize)
         if weight_decay != 0:  g_t <- g_t + weight_decay * p_{t-1}
         if momentum != 0:
             if t > 1:  b_t <- momentum * b_{t-1} + (1 - dampening) * g_t
@@ -40,9 +40,10 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params, lr=required, momentum=0, dampening=0, weight_decay=0,
-                 nesterov=False):
+                 nesterov=False, *, maximize=False):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
-                                      weight_decay=weight_decay, nesterov=nesterov))
+                                      weight_decay=weight_decay, nesterov=nesterov,
+                                      maximize=maximize))
 
     def _validate(self, group):
         super()._validate(group)
