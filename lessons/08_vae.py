@@ -213,16 +213,16 @@ class HandVAE(nn.Module):
         h = self.enc_out(F.relu(self.enc_hidden(x.reshape(x.shape[0], -1))))
         return h[:, :self.latent_dim], h[:, self.latent_dim:]
 
-    def decode_logits(self, z):
+    def decoder_output(self, z):
         return self.dec_out(F.relu(self.dec_hidden(z)))
 
 
 def loss_terms(model, x):
     """(reconstruction, KL) per example in nats, each of shape (n,), from one
-    reparameterised sample of z; any model with encode and decode_logits."""
+    reparameterised sample of z; any model with encode and decoder_output."""
     mu, logvar = model.encode(x)
     z = mu + (0.5 * logvar).exp() * sg.randn(*mu.shape, dtype=mu.dtype)
-    recon = F.binary_cross_entropy_with_logits(model.decode_logits(z), x.reshape(x.shape[0], -1),
+    recon = F.binary_cross_entropy_with_logits(model.decoder_output(z), x.reshape(x.shape[0], -1),
                                                reduction="none").sum(axis=-1)
     return recon, F.gaussian_kl(mu, logvar, reduction="none")
 

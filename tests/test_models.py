@@ -130,7 +130,7 @@ def test_elbo_and_iwae_equal_their_formulas(trained_vae, digits):
     mu, logvar = (t.numpy().astype(np.float64) for t in model.encode(x))
 
     def log_likelihood(z):
-        logits = model.decode_logits(sg.tensor(z)).numpy().astype(np.float64)
+        logits = model.decoder_output(sg.tensor(z)).numpy().astype(np.float64)
         return -np.sum(softplus(logits) - x_flat * logits, axis=-1)
 
     sg.manual_seed(11)
