@@ -137,6 +137,17 @@ def dtype_of(name_or_dtype) -> _host_np.dtype:
         raise TypeError(f"not a dtype: {name_or_dtype!r}; use e.g. 'float32' or 'float64'") from None
 
 
+def erf(a):
+    """The error function, elementwise, on the backend's array (SciPy's
+    ``special.erf`` on the CPU, CuPy's on the GPU): NumPy itself has none."""
+    if NAME == "cupy":
+        from cupyx.scipy.special import erf as special_erf
+        return special_erf(a)
+    from scipy.special import erf as special_erf
+    if NAME == "numpy-guard":
+        return xp.from_host(special_erf(a.unwrap()))
+    return special_erf(a)
+
 # --------------------------------------------------------------------------
 # Random numbers: one generator per process, seeded by sg.manual_seed.
 # --------------------------------------------------------------------------

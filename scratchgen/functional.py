@@ -3,9 +3,11 @@
 Activations, convolutions and losses live in their own modules
 (:mod:`scratchgen.ops`, :mod:`scratchgen.conv`, :mod:`scratchgen.losses`) and
 are gathered here under PyTorch's names.  What is defined here composes them:
-``linear``, ``batch_norm`` and ``dropout``.
+``linear``, ``batch_norm``, ``layer_norm``, ``gelu`` and ``dropout``.
 """
 from __future__ import annotations
+
+import math
 
 from . import backend
 from .autograd import Function, Tensor, is_grad_enabled
@@ -15,11 +17,13 @@ from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cro
                      gaussian_kl, gaussian_nll, mse_loss)
 from .ops import (AddMM, concatenate, exp, leaky_relu, log, log_softmax, logsumexp, relu,
                   sigmoid, softmax, softplus, stack, tanh, where)
+from .ops import sum as _sum
+from .ops import swapaxes
 
 __all__ = [
     "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "exp", "log", "logsumexp",
     "softmax", "log_softmax", "linear", "conv2d", "conv_transpose2d", "max_pool2d",
-    "avg_pool2d", "batch_norm", "dropout", "concatenate", "stack", "where",
+    "avg_pool2d", "batch_norm", "layer_norm", "gelu", "scaled_dot_product_attention", "dropout", "concatenate", "stack", "where",
     "binary_cross_entropy_with_logits", "binary_cross_entropy", "cross_entropy",
     "mse_loss", "gaussian_kl", "gaussian_nll",
 ]
@@ -127,6 +131,205 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     if bias is not None:
         y = y + bias.reshape(stats_shape)
     return y
+
+
+# ---------------------------------------------------------------------------
+# Layer normalisation (Ba, Kiros & Hinton, 2016)
+# ---------------------------------------------------------------------------
+
+def _layer_norm_composed(x, axes, weight, bias, eps):
+    """The textbook rule, op by op: each example is normalised over its own
+    last axes (not over the batch, as batch norm does), then scaled and
+    shifted elementwise.  Kept as runnable code; ``_LayerNorm`` is the same
+    function fused, and a test checks that the two agree."""
+    mean = x.mean(axis=axes, keepdims=True)
+    y = (x - mean) / (x.var(axis=axes, keepdims=True) + eps).sqrt()
+    return y * weight + bias
+
+
+class _LayerNorm(Function):
+    """``y = xhat * weight + bias``, ``xhat = (x - mean) * s``,
+    ``s = 1 / sqrt(var + eps)``, mean and (biased) var of each example over
+    its last ``len(normalized_shape)`` axes, m values each.  With g = dL/dy:
+
+        dL/dbias = sum_batch g,   dL/dweight = sum_batch g * xhat
+        dL/dxhat = h = g * weight, and as for batch norm (the same algebra
+        over the other axes):
+        dL/dx = s (h - mean(h) - xhat mean(h * xhat))
+
+    One Function instead of eight: two passes for the statistics, one to
+    normalise, one for the affine map, and a closed-form backward."""
+
+    def __init__(self, axes, eps):
+        self.axes, self.eps = axes, eps
+
+    def forward(self, x, weight, bias):
+        xhat = x - x.mean(axis=self.axes, keepdims=True)
+        var = (xhat * xhat).mean(axis=self.axes, keepdims=True)
+        self.inv_std = 1 / xp.sqrt(var + self.eps)
+        xhat *= self.inv_std
+        self.xhat = xhat
+        y = xp.multiply(xhat, weight, dtype=xp.result_type(xhat, weight, bias))
+        y += bias
+        return y
+
+    def backward(self, g):
+        x, weight, _ = self.inputs
+        axes = self.axes
+        if is_grad_enabled():
+            # create_graph: a second derivative needs s and xhat as functions of x
+            s = (x.var(axis=axes, keepdims=True) + self.eps) ** -0.5
+            xhat = (x - x.mean(axis=axes, keepdims=True)) * s
+        else:
+            s, xhat = Tensor(self.inv_std), Tensor(self.xhat)
+        batch = tuple(range(x.ndim - len(axes)))
+        gw = _sum(g * xhat, axis=batch) if self.needs_input_grad[1] else None
+        gb = _sum(g, axis=batch) if self.needs_input_grad[2] else None
+        gx = None
+        if self.needs_input_grad[0]:
+            h = g * weight
+            gx = s * (h - h.mean(axis=axes, keepdims=True)
+                      - xhat * (h * xhat).mean(axis=axes, keepdims=True))
+        return gx, gw, gb
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise each example over its last axes, ``normalized_shape``
+    (an int or a tuple, as in PyTorch), to zero mean and unit (biased)
+    variance, then ``* weight + bias`` (each of shape ``normalized_shape``).
+    The same in training and evaluation: no running statistics."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if x.shape[x.ndim - len(shape):] != shape:
+        raise ValueError(f"layer_norm: input {x.shape} does not end in normalized_shape {shape}; "
+                         f"pass the sizes of the input's last axes")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.shape != shape:
+            raise ValueError(f"layer_norm: {name} has shape {t.shape}, expected {shape}")
+    axes = tuple(range(x.ndim - len(shape), x.ndim))
+    # a missing weight or bias is the identity's: one fused Function either way
+    weight = weight if weight is not None else Tensor(xp.ones(shape, dtype=x.dtype))
+    bias = bias if bias is not None else Tensor(xp.zeros(shape, dtype=x.dtype))
+    return _LayerNorm(axes, eps)(x, weight, bias)
+
+
+# ---------------------------------------------------------------------------
+# GELU (Hendrycks & Gimpel, 2016): x weighted by how likely a standard normal
+# is to be below it, a smooth ReLU
+# ---------------------------------------------------------------------------
+
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+_TANH_SCALE, _TANH_CUBIC = math.sqrt(2 / math.pi), 0.044715
+
+
+class NormalCDF(Function):
+    """Phi(x) = (1 + erf(x / sqrt 2)) / 2; Phi'(x) = phi(x) = e^(-x^2/2) / sqrt(2 pi)."""
+
+    def forward(self, x):
+        return 0.5 * (1 + backend.erf(x * _SQRT_HALF))
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        return gy * (exp(-0.5 * x * x) * _INV_SQRT_2PI)
+
+
+def _gelu_composed(x, approximate="none"):
+    """The textbook rules, op by op (``_GELU`` fuses them; a test checks
+    that the two agree):
+
+        exact:  gelu(x) = x Phi(x)
+        tanh:   gelu(x) ~ x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))"""
+    if approximate == "tanh":
+        return 0.5 * x * (1 + tanh(_TANH_SCALE * (x + _TANH_CUBIC * x * x * x)))
+    return x * NormalCDF()(x)
+
+
+class _GELU(Function):
+    """GELU with its derivative computed in the forward pass:
+
+        exact:  gelu'(x) = Phi(x) + x phi(x)
+        tanh:   with u = c (x + a x^3) and t = tanh(u),
+                gelu'(x) = (1 + t)/2 + x/2 (1 - t^2) c (1 + 3 a x^2)
+
+    so backward is one multiplication (under ``create_graph`` the same
+    derivative is built from ops, so that it can be differentiated again)."""
+
+    def __init__(self, approximate):
+        self.approximate = approximate
+
+    def forward(self, x):
+        if self.approximate == "tanh":
+            x2 = x * x
+            t = xp.tanh(_TANH_SCALE * x * (1 + _TANH_CUBIC * x2))
+            y = 0.5 * x * (1 + t)
+            self.slope = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _TANH_SCALE * (
+                1 + 3 * _TANH_CUBIC * x2)
+            return y
+        cdf = 0.5 * (1 + backend.erf(x * _SQRT_HALF))
+        y = x * cdf
+        self.slope = cdf + x * xp.exp(-0.5 * x * x) * _INV_SQRT_2PI
+        return y.astype(x.dtype, copy=False)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        if not is_grad_enabled():
+            return gy * Tensor(self.slope.astype(gy.data.dtype, copy=False))
+        # create_graph: the same derivative written in ops, so it can be differentiated
+        if self.approximate == "tanh":
+            t = tanh(_TANH_SCALE * (x + _TANH_CUBIC * x * x * x))
+            return gy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _TANH_SCALE
+                         * (1 + 3 * _TANH_CUBIC * x * x))
+        return gy * (NormalCDF()(x) + x * exp(-0.5 * x * x) * _INV_SQRT_2PI)
+
+
+def gelu(x, approximate="none"):
+    """GELU, PyTorch's ``F.gelu``: ``approximate='none'`` (exact, with
+    erf) or ``'tanh'`` (GPT-2's approximation)."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return _GELU(approximate)(x)
+
+
+# ---------------------------------------------------------------------------
+# Attention (Vaswani et al., 2017), written out
+# ---------------------------------------------------------------------------
+
+def causal_mask(length):
+    """The (length, length) boolean mask of a causal model: row t (a query)
+    may look at columns s <= t (keys at or before it), never after."""
+    return xp.tril(xp.ones((length, length), dtype=bool))
+
+
+def attention_weights(query, key, attn_mask=None, is_causal=False, scale=None):
+    """softmax over keys of the scores ``q . k / sqrt(d)``, with the mask
+    applied by hand: a masked-out score is set to -inf before the softmax,
+    so its weight is exp(-inf) = 0 exactly, the remaining weights of its row
+    still sum to 1, and no gradient flows to it.  ``attn_mask`` is boolean,
+    True where attending is allowed (PyTorch's convention); shape (..., L, S)."""
+    d = query.shape[-1]
+    scale = 1 / math.sqrt(d) if scale is None else scale
+    # scores[..., t, s] = q_t . k_s / sqrt(d): dividing by sqrt(d) keeps their
+    # spread near 1 whatever d is, so the softmax does not saturate at init
+    scores = (query @ swapaxes(key, -1, -2)) * scale
+    mask = causal_mask(query.shape[-2]) if is_causal else None
+    if attn_mask is not None:
+        given = attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask
+        mask = given if mask is None else xp.logical_and(mask, given)
+    if mask is not None:
+        scores = where(mask, scores, -math.inf)
+    return softmax(scores, axis=-1)
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
+                                 is_causal=False, scale=None):
+    """PyTorch's ``F.scaled_dot_product_attention``, built from matmul,
+    where and softmax: each query's output is the average of the values,
+    weighted by :func:`attention_weights`.  Shapes (..., L, d) for the
+    queries, (..., S, d) keys, (..., S, dv) values; output (..., L, dv)."""
+    weights = attention_weights(query, key, attn_mask, is_causal, scale)
+    if dropout_p > 0:
+        weights = dropout(weights, dropout_p)
+    return weights @ value
 
 
 def dropout(x, p=0.5, training=True):

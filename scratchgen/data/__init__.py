@@ -9,11 +9,14 @@ Read in this order:
 * :mod:`~scratchgen.data.idx` — MNIST and Fashion-MNIST from their IDX
   files (found on disk, or downloaded with ``download=True``);
 * :mod:`~scratchgen.data.loader` — :class:`DataLoader`, which turns arrays
-  into shuffled mini-batches of Tensors.
+  into shuffled mini-batches of Tensors;
+* :mod:`~scratchgen.data.text` — characters as tokens: the bundled Tiny
+  Shakespeare, any UTF-8 file, random windows for a language model.
 """
 from .digits import load_digits
 from .idx import DataError, download_mnist, load_mnist, read_idx
 from .loader import DataLoader
+from .text import TextDataset, TextError, Vocabulary, load_text, load_text_dataset
 from .toy import (
     TOY_SETS,
     ToySet,
@@ -30,4 +33,5 @@ __all__ = [
     "load_digits",
     "DataError", "load_mnist", "download_mnist", "read_idx",
     "DataLoader",
+    "TextDataset", "TextError", "Vocabulary", "load_text", "load_text_dataset",
 ]

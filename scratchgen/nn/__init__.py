@@ -3,22 +3,24 @@
 Reading order: :mod:`.module` (Module, Parameter: how a model finds its
 weights), :mod:`.init` (why weights start at the scale they do), then the
 layers: :mod:`.linear`, :mod:`.conv`, :mod:`.pooling`, :mod:`.norm`,
-:mod:`.activation`, :mod:`.dropout`, :mod:`.shape`, :mod:`.container`, and
+:mod:`.activation`, :mod:`.attention`, :mod:`.dropout`, :mod:`.shape`, :mod:`.container`, and
 :mod:`.utils` (gradient clipping).
 """
 from . import init, utils
-from .activation import LeakyReLU, ReLU, Sigmoid, Tanh
+from .activation import GELU, LeakyReLU, ReLU, Sigmoid, Tanh
+from .attention import CausalSelfAttention
 from .container import ModuleList, Sequential
 from .conv import Conv2d, ConvTranspose2d
 from .dropout import Dropout
-from .linear import Embedding, Linear
+from .linear import Embedding, Linear, MaskedLinear
 from .module import Module, Parameter
-from .norm import BatchNorm1d, BatchNorm2d
+from .norm import BatchNorm1d, BatchNorm2d, LayerNorm
 from .pooling import AvgPool2d, MaxPool2d
 from .shape import Flatten, Unflatten
 
 __all__ = [
-    "Module", "Parameter", "Sequential", "ModuleList", "Linear", "Embedding", "Conv2d",
-    "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Dropout",
-    "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Flatten", "Unflatten", "init", "utils",
+    "Module", "Parameter", "Sequential", "ModuleList", "Linear", "MaskedLinear", "Embedding",
+    "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d",
+    "LayerNorm", "Dropout", "ReLU", "LeakyReLU", "GELU", "Tanh", "Sigmoid", "Flatten",
+    "Unflatten", "CausalSelfAttention", "init", "utils",
 ]

@@ -1,4 +1,5 @@
-"""Dense layers: ``Linear`` and its lookup-table form, ``Embedding``.
+"""Dense layers: ``Linear``, its masked form ``MaskedLinear`` and its
+lookup-table form, ``Embedding``.
 
 ``Linear`` computes ``y = x W^T + b`` with W of shape (out_features,
 in_features), PyTorch's layout: row i of W holds the weights of output i.
@@ -57,6 +58,31 @@ class Linear(Module):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
 
+
+
+class MaskedLinear(Linear):
+    """A Linear layer some of whose connections are cut: ``y = x (W * M)^T
+    + b`` for a fixed 0/1 ``mask`` M of the weight's shape (out, in).  The
+    gradient of a cut weight is gy x * 0 = 0, so it stays whatever it was
+    and never matters.  MADE builds its autoregressive networks from these
+    (:mod:`scratchgen.models.made`).  The mask is a buffer (all ones until
+    :meth:`set_mask`), so it is saved with the weights."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True):
+        super().__init__(in_features, out_features, bias)
+        self.register_buffer("mask", Tensor(xp.ones((out_features, in_features),
+                                                    dtype=backend.DEFAULT_FLOAT)))
+
+    def set_mask(self, mask):
+        """Use the 0/1 array ``mask``, of shape (out_features, in_features)."""
+        mask = backend.asarray(mask.data if isinstance(mask, Tensor) else mask)
+        if tuple(mask.shape) != self.mask.shape:
+            raise ValueError(f"{self!r}: mask must have shape {self.mask.shape} (out, in), "
+                             f"got {tuple(mask.shape)}")
+        self.mask.data[...] = mask
+
+    def forward(self, x):
+        return F.linear(x, self.weight * self.mask, self.bias)
 
 class Embedding(Module):
     """A table of ``num_embeddings`` vectors of size ``embedding_dim``;

@@ -1,4 +1,5 @@
-"""Batch normalisation layers (Ioffe & Szegedy, 2015).
+"""Normalisation layers: batch norm (Ioffe & Szegedy, 2015) and, at the end,
+layer norm (Ba et al., 2016).
 
 Each channel c is normalised with the mean and variance of the batch, then
 scaled and shifted by learned ``weight[c]`` and ``bias[c]``:
@@ -82,3 +83,36 @@ class BatchNorm1d(_BatchNorm):
 class BatchNorm2d(_BatchNorm):
     """For (N, C, H, W) images: statistics over N, H and W per channel."""
     ndims, layout = (4,), "(N, C, H, W)"
+
+
+class LayerNorm(Module):
+    """Layer normalisation (Ba et al., 2016): each example normalised over
+    its last axes, ``normalized_shape``, with its own statistics, then an
+    elementwise ``weight`` (ones) and ``bias`` (zeros) of that shape.  No
+    batch statistics, so it behaves the same in training and evaluation and
+    for a batch of one: the normalisation of transformers.
+    :func:`scratchgen.functional.layer_norm` does the arithmetic."""
+
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True):
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        self.normalized_shape, self.eps = shape, eps
+        self.elementwise_affine = elementwise_affine
+        affine = elementwise_affine
+        self.register_parameter("weight", empty_parameter(*shape) if affine else None)
+        self.register_parameter("bias", empty_parameter(*shape) if affine and bias else None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, x):
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")
