@@ -294,10 +294,11 @@ def gelu(x, approximate="none"):
 # Attention (Vaswani et al., 2017), written out
 # ---------------------------------------------------------------------------
 
-def causal_mask(length):
-    """The (length, length) boolean mask of a causal model: row t (a query)
-    may look at columns s <= t (keys at or before it), never after."""
-    return xp.tril(xp.ones((length, length), dtype=bool))
+def causal_mask(length, keys=None):
+    """The (length, keys) boolean mask of a causal model (keys defaults to
+    length): row t (a query) may look at columns s <= t (keys at or before
+    it), never after.  Aligned at the top left, as PyTorch's ``is_causal``."""
+    return xp.tril(xp.ones((length, length if keys is None else keys), dtype=bool))
 
 
 def attention_weights(query, key, attn_mask=None, is_causal=False, scale=None):
@@ -311,7 +312,7 @@ def attention_weights(query, key, attn_mask=None, is_causal=False, scale=None):
     # scores[..., t, s] = q_t . k_s / sqrt(d): dividing by sqrt(d) keeps their
     # spread near 1 whatever d is, so the softmax does not saturate at init
     scores = (query @ swapaxes(key, -1, -2)) * scale
-    mask = causal_mask(query.shape[-2]) if is_causal else None
+    mask = causal_mask(query.shape[-2], key.shape[-2]) if is_causal else None
     if attn_mask is not None:
         given = attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask
         mask = given if mask is None else xp.logical_and(mask, given)

@@ -404,6 +404,65 @@ def _batch_norm_eval(x, mean, var, weight, bias):
 
 
 @st.composite
+def layer_norm_case(draw):
+    """x (..., *normalized_shape), the normalised group at least 2 values
+    (one value normalises to 0 whatever it is), optional weight and bias."""
+    lead = draw(shapes(max_dims=2, max_side=3))
+    norm = draw(st.sampled_from([(2,), (3,), (4,), (2, 2), (3, 2)]))
+    if math.prod(lead + norm) > MAX_ELEMENTS:
+        lead = ()
+    arrays = [draw(values(lead + norm))]
+    if draw(st.booleans()):
+        arrays += [draw(values(norm)), draw(values(norm))]
+    return Case(tuple(arrays), {"normalized_shape": norm})
+
+
+def _layer_norm(x, weight=None, bias=None, normalized_shape=None):
+    return F.layer_norm(x, normalized_shape, weight, bias)
+
+
+def _np_layer_norm(x, weight=None, bias=None, normalized_shape=None):
+    axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
+    y = (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(x.var(axis=axes, keepdims=True) + 1e-5)
+    return y if weight is None else y * weight + bias
+
+
+def _np_gelu(x, approximate):
+    from scipy.special import erf
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1 + erf(x / math.sqrt(2)))
+
+
+@st.composite
+def attention_case(draw, with_value=True):
+    """Queries (b, L, d), keys (b, S, d), values (b, S, dv), and either the
+    causal mask or a drawn boolean mask whose every row keeps one key (a row
+    with every key masked has no softmax: NaN, in PyTorch too)."""
+    b, length, keys = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    d, dv = draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    arrays = [draw(values((b, length, d))), draw(values((b, keys, d)))]
+    if with_value:
+        arrays.append(draw(values((b, keys, dv))))
+    kind = draw(st.sampled_from(["none", "causal", "mask"]))
+    kwargs = {"is_causal": kind == "causal", "attn_mask": None}
+    if kind == "mask":
+        mask = draw(hnp.arrays(bool, (length, keys)))
+        mask[:, 0] = True
+        kwargs["attn_mask"] = mask
+    return Case(tuple(arrays), kwargs)
+
+
+def _np_attention(q, k, v=None, attn_mask=None, is_causal=False):
+    scores = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])
+    mask = np.tril(np.ones(scores.shape[-2:], dtype=bool)) if is_causal else attn_mask
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    weights = _np_softmax(scores, -1)
+    return weights if v is None else weights @ v
+
+
+@st.composite
 def dropout_case(draw):
     return Case((draw(values(draw(shapes()))),),
                 {"p": draw(st.sampled_from([0.0, 0.3, 0.5])), "training": draw(st.booleans())})
@@ -667,6 +726,13 @@ TABLE = [
                                   / np.sqrt(v.reshape((1, -1) + (1,) * (x.ndim - 2)) + 1e-5)
                                   * w.reshape((1, -1) + (1,) * (x.ndim - 2))
                                   + b.reshape((1, -1) + (1,) * (x.ndim - 2)))),
+    OpSpec("layer_norm", _layer_norm, layer_norm_case(), ("F.layer_norm",), _np_layer_norm),
+    OpSpec("gelu", F.gelu, unary(-3.0, 3.0, approximate=st.sampled_from(["none", "tanh"])),
+           ("F.gelu",), _np_gelu),
+    OpSpec("attention_weights", F.attention_weights, attention_case(with_value=False),
+           ("F.attention_weights",), _np_attention),
+    OpSpec("scaled_dot_product_attention", F.scaled_dot_product_attention, attention_case(),
+           ("F.scaled_dot_product_attention",), _np_attention),
     OpSpec("dropout", _dropout, dropout_case(), ("F.dropout",)),
     OpSpec("conv2d", F.conv2d, conv2d_case(), ("conv.conv2d",), max_examples=CONV_EXAMPLES),
     OpSpec("conv_transpose2d", F.conv_transpose2d, conv_transpose2d_case(),

@@ -142,6 +142,8 @@ NOT_DIFFERENTIABLE = {
     "sg.gradcheck", "sg.gradgradcheck",
     # files and checkpoints
     "sg.save", "sg.load",
+    # a constant boolean array (the causal mask), not a function of a tensor
+    "F.causal_mask",
     # Python object protocol, not arithmetic
     "Tensor.__module__", "Tensor.__qualname__", "Tensor.__doc__", "Tensor.__dict__",
     "Tensor.__weakref__", "Tensor.__init__", "Tensor.__repr__", "Tensor.__len__",
