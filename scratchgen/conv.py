@@ -56,7 +56,8 @@ passes are already differentiable, so second derivatives work too.
 """
 from __future__ import annotations
 
-from .autograd import Function
+from . import backend
+from .autograd import Function, Tensor
 from .backend import xp
 from .ops import AddMM
 
@@ -65,149 +66,279 @@ def _pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
-def _out_size(size, k, s, p):
-    return (size + 2 * p - k) // s + 1
+def _pads(padding):
+    """Padding as ((top, bottom), (left, right)): from an int, a pair (one
+    per axis, both sides) or already one (before, after) pair per axis."""
+    per_axis = _pair(padding)
+    return tuple((p, p) if isinstance(p, int) else (int(p[0]), int(p[1])) for p in per_axis)
 
 
-def _span(i, s, p, size, out):
-    """Along one axis, for kernel offset i: the output positions a with
-    ``0 <= s*a + i - p < size`` (the others read padding), and the input
-    positions they read, as a pair of slices."""
-    lo = max(0, -((i - p) // s))  # ceil((p - i) / s)
-    hi = max(lo, min(out, (size - 1 + p - i) // s + 1))
-    first = s * lo + i - p
+def _out_size(size, k, s, pads, d=1, ceil_mode=False):
+    """Output length along one axis: windows of ``d*(k-1) + 1`` input
+    positions, ``s`` apart, over the input padded by ``pads = (lo, hi)``.
+    ``ceil_mode`` keeps a last, partial window as long as it starts inside
+    the input or the leading padding (PyTorch's rule for pooling)."""
+    lo, hi = pads
+    span = size + lo + hi - d * (k - 1) - 1
+    out = (span + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= size + lo:
+        out -= 1
+    return out
+
+
+def _span(offset, s, p, size, out):
+    """Along one axis, for the kernel tap at ``offset`` (d*i, dilation d):
+    the output positions a with ``0 <= s*a + offset - p < size`` (the others
+    read padding), and the input positions they read, as a pair of slices."""
+    lo = max(0, -((offset - p) // s))  # ceil((p - offset) / s)
+    hi = max(lo, min(out, (size - 1 + p - offset) // s + 1))
+    first = s * lo + offset - p
     return slice(lo, hi), slice(first, first + s * (hi - lo - 1) + 1 if hi > lo else first, s)
 
 
-def _offsets(kernel, stride, padding, in_hw, out_hw):
+def _offsets(g, in_hw):
     """For each kernel offset (i, j): the output pixels that see the image
-    (not its zero padding) and the input pixels they see, as index tuples
-    into (C, kh, kw, oh, ow, N) columns and a (C, H, W, N) image.  im2col
-    and col2im loop over these kh*kw offsets only: each step moves one
-    whole block, all channels, output pixels and images at once, and the
-    padding never exists as an array."""
-    spans = [[_span(i, s, p, size, out) for i in range(k)]
-             for k, s, p, size, out in zip(kernel, stride, padding, in_hw, out_hw)]
+    (not its padding) and the input pixels they see, as index tuples into
+    (C, kh, kw, oh, ow, N) columns and a (C, H, W, N) image.  im2col and
+    col2im loop over these kh*kw offsets only: each step moves one whole
+    block, all channels, output pixels and images at once, and the padding
+    never exists as an array."""
+    spans = [[_span(d * i, s, p, size, out) for i in range(k)]
+             for k, s, p, d, size, out in zip(g.kernel, g.stride, g.pad, g.dilation, in_hw,
+                                               g.out_hw)]
     for i, (ra, rx) in enumerate(spans[0]):
         for j, (rb, ry) in enumerate(spans[1]):
             yield (slice(None), i, j, ra, rb), (slice(None), rx, ry)
 
 
-class Im2col(Function):
-    """(N, C, H, W) -> (C*kh*kw, oh*ow*N): every patch becomes a column."""
+class _Geometry:
+    """Where the windows lie: kernel, stride, leading padding and dilation
+    per axis, and the output size (which the trailing padding and ceil mode
+    decide)."""
 
-    def __init__(self, kernel, stride, padding):
-        self.kernel, self.stride, self.padding = kernel, stride, padding
+    def __init__(self, kernel, stride, pad, dilation, out_hw):
+        self.kernel, self.stride, self.pad = tuple(kernel), tuple(stride), tuple(pad)
+        self.dilation, self.out_hw = tuple(dilation), tuple(out_hw)
+
+    @classmethod
+    def of(cls, in_hw, kernel, stride=1, padding=0, dilation=1, ceil_mode=False):
+        kernel, stride, dilation, pads = _pair(kernel), _pair(stride), _pair(dilation), \
+            _pads(padding)
+        out = tuple(_out_size(n, k, s, p, d, ceil_mode)
+                    for n, k, s, p, d in zip(in_hw, kernel, stride, pads, dilation))
+        return cls(kernel, stride, tuple(p[0] for p in pads), dilation, out)
+
+    def covers(self, in_hw) -> bool:
+        """Whether every window lies inside the image (nothing reads padding)."""
+        return not any(self.pad) and all(
+            (o - 1) * s + d * (k - 1) < n for o, s, d, k, n in
+            zip(self.out_hw, self.stride, self.dilation, self.kernel, in_hw))
+
+
+class Im2col(Function):
+    """(N, C, H, W) -> (C*kh*kw, oh*ow*N): every patch becomes a column.
+    Entries that read the padding hold ``fill`` (0 for a convolution, -inf
+    for max pooling)."""
+
+    def __init__(self, geometry, fill=0.0):
+        self.g, self.fill = geometry, fill
 
     def forward(self, x):
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
+        (kh, kw), (oh, ow) = self.g.kernel, self.g.out_hw
         n, c, h, w = x.shape
-        oh, ow = _out_size(h, kh, sh, ph), _out_size(w, kw, sw, pw)
         x = x.transpose(1, 2, 3, 0)  # (C, H, W, N): a view, often of batch-last memory
-        # with padding, the column entries that read it stay zero
-        cols = (xp.zeros if ph or pw else xp.empty)((c, kh, kw, oh, ow, n), dtype=x.dtype)
-        for to, frm in _offsets(self.kernel, self.stride, self.padding, (h, w), (oh, ow)):
+        shape = (c, kh, kw, oh, ow, n)
+        cols = (xp.empty(shape, dtype=x.dtype) if self.g.covers((h, w))
+                else xp.full(shape, self.fill, dtype=x.dtype))
+        for to, frm in _offsets(self.g, (h, w)):
             cols[to] = x[frm]
         return cols.reshape(c * kh * kw, oh * ow * n)
 
     def backward(self, gcols):
-        return Col2im(self.inputs[0].shape, self.kernel, self.stride, self.padding)(gcols)
+        return Col2im(self.inputs[0].shape, self.g)(gcols)
 
 
 class Col2im(Function):
     """The adjoint of :class:`Im2col`: add each column entry back onto the
     pixel it was read from (entries that read padding are dropped)."""
 
-    def __init__(self, x_shape, kernel, stride, padding):
-        self.x_shape, self.kernel, self.stride, self.padding = x_shape, kernel, stride, padding
+    def __init__(self, x_shape, geometry):
+        self.x_shape, self.g = tuple(x_shape), geometry
 
     def forward(self, cols):
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
+        (kh, kw), (oh, ow) = self.g.kernel, self.g.out_hw
         n, c, h, w = self.x_shape
-        oh, ow = _out_size(h, kh, sh, ph), _out_size(w, kw, sw, pw)
         cols = cols.reshape(c, kh, kw, oh, ow, n)
         # accumulate as (C, H, W, N) so that each addend cols[:, i, j] lines up
         out = xp.zeros((c, h, w, n), dtype=cols.dtype)
-        for frm, to in _offsets(self.kernel, self.stride, self.padding, (h, w), (oh, ow)):
+        for frm, to in _offsets(self.g, (h, w)):
             out[to] += cols[frm]
         return out.transpose(3, 0, 1, 2)
 
     def backward(self, gx):
-        return Im2col(self.kernel, self.stride, self.padding)(gx)
+        return Im2col(self.g)(gx)
 
 
-def im2col(x, kernel_size, stride=1, padding=0):
-    return Im2col(_pair(kernel_size), _pair(stride), _pair(padding))(x)
+def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
+    return Im2col(_Geometry.of(x.shape[2:], kernel_size, stride, padding, dilation))(x)
 
 
-def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
-    return Col2im(tuple(x_shape), _pair(kernel_size), _pair(stride), _pair(padding))(cols)
+def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1):
+    return Col2im(x_shape, _Geometry.of(tuple(x_shape)[2:], kernel_size, stride, padding,
+                                        dilation))(cols)
 
 
-def _check_4d(name, x, w, x_channels_axis_of_w):
+def _check_4d(name, x, w, x_channels_axis_of_w, groups):
     if x.ndim != 4 or w.ndim != 4:
         raise ValueError(f"{name}: expected 4-D input (N, C, H, W) and 4-D weight, got "
                          f"input {x.shape} and weight {w.shape}")
-    if x.shape[1] != w.shape[x_channels_axis_of_w]:
-        raise ValueError(f"{name}: input {x.shape} has {x.shape[1]} channels but the weight "
-                         f"{w.shape} expects {w.shape[x_channels_axis_of_w]}")
+    if not (isinstance(groups, int) and groups >= 1 and x.shape[1] % groups == 0):
+        raise ValueError(f"{name}: groups={groups!r} must be a positive integer that divides "
+                         f"the input's {x.shape[1]} channels")
+    per_group = x.shape[1] // groups if x_channels_axis_of_w == 1 else x.shape[1]
+    if per_group != w.shape[x_channels_axis_of_w]:
+        raise ValueError(f"{name}: input {x.shape} has {x.shape[1]} channels, groups={groups}, "
+                         f"but the weight {w.shape} expects "
+                         f"{w.shape[x_channels_axis_of_w] * (groups if x_channels_axis_of_w == 1 else 1)}")
 
 
-def conv2d(x, w, b=None, stride=1, padding=0):
-    """Cross-correlation of ``x`` (N, C, H, W) with ``w`` (O, C, kh, kw),
-    PyTorch's layout and name."""
-    _check_4d("conv2d", x, w, 1)
-    (kh, kw), (sh, sw), (ph, pw) = w.shape[2:], _pair(stride), _pair(padding)
-    n, o = x.shape[0], w.shape[0]
-    oh, ow = _out_size(x.shape[2], kh, sh, ph), _out_size(x.shape[3], kw, sw, pw)
+def _conv_padding(padding, kernel, stride, dilation):
+    """PyTorch's padding argument as ((top, bottom), (left, right)):
+    ``'valid'`` is none, ``'same'`` pads ``d*(k-1)`` in all, the extra one
+    (for an even kernel) at the end, so the output keeps the input's size
+    (stride 1 only, as in PyTorch)."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0), (0, 0))
+        if padding == "same":
+            if _pair(stride) != (1, 1):
+                raise ValueError(f"padding='same' needs stride 1 (got stride={stride}): the "
+                                 "output could not keep the input's size; give the padding "
+                                 "as a number instead")
+            totals = [d * (k - 1) for d, k in zip(_pair(dilation), _pair(kernel))]
+            return tuple((t // 2, t - t // 2) for t in totals)
+        raise ValueError(f"padding must be a number, a pair, 'same' or 'valid'; got {padding!r}")
+    return _pads(padding)
+
+
+def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    """Cross-correlation of ``x`` (N, C, H, W) with ``w`` (O, C/groups, kh,
+    kw), PyTorch's layout, name and arguments.  With ``groups`` g the
+    channels are split into g groups convolved separately (one batched
+    matrix product); ``dilation`` d spaces the kernel taps d apart."""
+    _check_4d("conv2d", x, w, 1, groups)
+    kernel = w.shape[2:]
+    pads = _conv_padding(padding, kernel, stride, dilation)
+    g = _Geometry.of(x.shape[2:], kernel, stride, pads, dilation)
+    (oh, ow), n, o = g.out_hw, x.shape[0], w.shape[0]
     if oh < 1 or ow < 1:
-        raise ValueError(f"conv2d: kernel {(kh, kw)} is larger than the padded input "
-                         f"{x.shape[2:]} (padding {padding})")
-    cols = im2col(x, (kh, kw), (sh, sw), (ph, pw))
-    w2d = w.reshape(o, -1)
-    y = w2d @ cols if b is None else AddMM()(b.reshape(o, 1), w2d, cols)
+        raise ValueError(f"conv2d: kernel {tuple(kernel)} is larger than the padded input "
+                         f"{x.shape[2:]} (padding {padding}, dilation {dilation})")
+    if o % groups:
+        raise ValueError(f"conv2d: groups={groups} must divide the {o} output channels")
+    cols = Im2col(g)(x)                           # (C*kh*kw, oh*ow*N)
+    if groups == 1:
+        w2d = w.reshape(o, -1)
+        y = w2d @ cols if b is None else AddMM()(b.reshape(o, 1), w2d, cols)
+    else:
+        # per group: (O/g, C/g*kh*kw) @ (C/g*kh*kw, L), rows of cols ordered by channel
+        y = (w.reshape(groups, o // groups, -1) @ cols.reshape(groups, -1, cols.shape[1]))
+        y = y.reshape(o, -1) if b is None else y.reshape(o, -1) + b.reshape(o, 1)
     return y.reshape(o, oh, ow, n).transpose(3, 0, 1, 2)
 
 
-def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0):
+def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
     """The adjoint of conv2d in its input: ``x`` (N, Cin, H, W) with ``w``
-    (Cin, Cout, kh, kw) gives (N, Cout, Hout, Wout), where
-    ``Hout = (H - 1) s - 2p + kh + output_padding``."""
-    _check_4d("conv_transpose2d", x, w, 0)
+    (Cin, Cout/groups, kh, kw) gives (N, Cout, Hout, Wout), where
+    ``Hout = (H - 1) s - 2p + d (kh - 1) + output_padding + 1``."""
+    _check_4d("conv_transpose2d", x, w, 0, groups)
     (kh, kw), (sh, sw), (ph, pw) = w.shape[2:], _pair(stride), _pair(padding)
-    oph, opw = _pair(output_padding)
-    if oph >= sh or opw >= sw:
+    (dh, dw), (oph, opw) = _pair(dilation), _pair(output_padding)
+    if oph >= max(sh, dh) or opw >= max(sw, dw):
         raise ValueError(f"conv_transpose2d: output_padding {output_padding} must be "
-                         f"smaller than the stride {stride}")
+                         f"smaller than the stride {stride} or the dilation {dilation}")
     n, cin, h, wid = x.shape
-    cout = w.shape[1]
-    out_shape = (n, cout, (h - 1) * sh - 2 * ph + kh + oph, (wid - 1) * sw - 2 * pw + kw + opw)
+    cout = w.shape[1] * groups
+    out_shape = (n, cout, (h - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1,
+                 (wid - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1)
     if out_shape[2] < 1 or out_shape[3] < 1:
         raise ValueError(f"conv_transpose2d: padding {padding} leaves no output pixels for "
                          f"input {x.shape} and kernel {(kh, kw)} (output {out_shape[2:]})")
     x_cols = x.transpose(1, 2, 3, 0).reshape(cin, h * wid * n)  # im2col's column order
-    cols = w.reshape(cin, cout * kh * kw).T @ x_cols
-    y = col2im(cols, out_shape, (kh, kw), (sh, sw), (ph, pw))
+    if groups == 1:
+        cols = w.reshape(cin, cout * kh * kw).T @ x_cols
+    else:
+        # per group: (Cout/g*kh*kw, Cin/g) @ (Cin/g, L), stacked in channel order
+        wg = w.reshape(groups, cin // groups, -1).swapaxes(1, 2)
+        cols = (wg @ x_cols.reshape(groups, cin // groups, -1)).reshape(cout * kh * kw, -1)
+    # the geometry of the convolution this one is the adjoint of
+    geometry = _Geometry((kh, kw), (sh, sw), (ph, pw), (dh, dw), (h, wid))
+    y = Col2im(out_shape, geometry)(cols)
     return y if b is None else y + b.reshape(1, cout, 1, 1)
 
 
-def _pool(x, kernel_size, stride, reduce):
-    """Pool each channel separately: treat it as an image of one channel."""
-    k = _pair(kernel_size)
-    s = k if stride is None else _pair(stride)
+def _pool(name, x, kernel_size, stride, padding, dilation, ceil_mode):
+    """The windows of every channel as the columns of one image of one
+    channel: (kh*kw, oh*ow*N*C), and the geometry."""
+    if x.ndim != 4:
+        raise ValueError(f"{name}: expected input (N, C, H, W), got {x.shape}")
+    kernel, pads = _pair(kernel_size), _pair(padding)
+    stride = kernel if stride is None else stride
+    for k, p, d in zip(kernel, pads, _pair(dilation)):
+        if not 0 <= p <= (d * (k - 1) + 1) // 2:
+            raise ValueError(f"{name}: padding {padding} must be at most half the (dilated) "
+                             f"kernel {kernel_size}, as in PyTorch")
+    g = _Geometry.of(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
+    if min(g.out_hw) < 1:
+        raise ValueError(f"{name}: kernel {kernel} is larger than the padded input "
+                         f"{x.shape[2:]} (padding {padding})")
+    return g
+
+
+def _unpool(y, x, g):
+    """(oh*ow*N*C,) back to (N, C, oh, ow)."""
+    n, c = x.shape[:2]
+    return y.reshape(*g.out_hw, n, c).transpose(2, 3, 0, 1)
+
+
+def _channels_as_images(x):
     n, c, h, w = x.shape
-    oh, ow = _out_size(h, k[0], s[0], 0), _out_size(w, k[1], s[1], 0)
-    if oh < 1 or ow < 1:
-        raise ValueError(f"pooling: kernel {k} is larger than the input {x.shape[2:]}")
-    cols = im2col(x.reshape(n * c, 1, h, w), k, s, 0)  # (kh*kw, oh*ow*N*C)
-    return reduce(cols, axis=0).reshape(oh, ow, n, c).transpose(2, 3, 0, 1)
+    return x.reshape(n * c, 1, h, w)
 
 
-def max_pool2d(x, kernel_size, stride=None):
-    """Max over each window (stride defaults to the kernel size).  Ties share
-    the gradient equally (see ``ops.Max``)."""
-    return _pool(x, kernel_size, stride, lambda t, axis: t.max(axis=axis))
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """Max over each window (stride defaults to the kernel size); padding
+    counts as -inf, so it never wins.  Ties share the gradient equally (see
+    ``ops.Max``)."""
+    g = _pool("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode)
+    cols = Im2col(g, fill=-float("inf"))(_channels_as_images(x))
+    return _unpool(cols.max(axis=0), x, g)
 
 
-def avg_pool2d(x, kernel_size, stride=None):
-    return _pool(x, kernel_size, stride, lambda t, axis: t.mean(axis=axis))
+def _window_sizes(size, k, s, p, out, count_include_pad):
+    """How many positions each window along one axis averages over
+    (PyTorch's divisor): the window clipped to the padded input, or to the
+    input itself without ``count_include_pad``; a ceil-mode overhang past
+    the padding never counts."""
+    starts = [a * s - p for a in range(out)]
+    if count_include_pad:
+        return [min(a + k, size + p) - a for a in starts]
+    return [min(a + k, size) - max(a, 0) for a in starts]
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True):
+    """Mean over each window.  Zero padding is counted in the mean unless
+    ``count_include_pad=False`` (PyTorch's default and option)."""
+    g = _pool("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
+    cols = Im2col(g)(_channels_as_images(x))
+    if g.covers(x.shape[2:]):
+        return _unpool(cols.mean(axis=0), x, g)
+    sizes = [_window_sizes(n, k, s, p, o, count_include_pad) for n, k, s, p, o in
+             zip(x.shape[2:], g.kernel, g.stride, g.pad, g.out_hw)]
+    # divisor[a, b] = rows[a] * cols[b], laid out like the columns (oh, ow, N*C)
+    divisor = backend.asarray(sizes[0], dtype=x.dtype).reshape(-1, 1, 1) * \
+        backend.asarray(sizes[1], dtype=x.dtype).reshape(1, -1, 1)
+    total = cols.sum(axis=0).reshape(*g.out_hw, -1)
+    return _unpool(total / Tensor(divisor), x, g)

@@ -537,6 +537,39 @@ def pool_case(draw, distinct_values):
 
 
 @st.composite
+def conv2d_options_case(draw):
+    """Dilation, groups, and padding 'same' / 'valid' / asymmetric pairs."""
+    groups = draw(st.sampled_from([1, 2]))
+    x = draw(values((1, 4, draw(st.integers(3, 4)),
+                     draw(st.integers(3, 4)))))
+    kernel = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    dilation = draw(st.sampled_from([1, 2, (2, 1)]))
+    padding = draw(st.sampled_from(["same", "valid", 1, (0, 1)]))
+    w = draw(values((2, x.shape[1] // groups) + kernel))
+    return Case((x, w), {"padding": padding, "dilation": dilation, "groups": groups})
+
+
+@st.composite
+def conv_transpose2d_options_case(draw):
+    groups = draw(st.sampled_from([1, 2]))
+    stride = draw(st.integers(1, 2))
+    dilation = draw(st.sampled_from([1, 2]))
+    x = draw(values((1, 2, draw(st.integers(1, 3)), draw(st.integers(1, 3)))))
+    w = draw(values((2, 2 // groups, draw(st.integers(1, 2)), 2)))
+    return Case((x, w), {"stride": stride, "groups": groups, "dilation": dilation,
+                         "output_padding": draw(st.integers(0, max(stride, dilation) - 1))})
+
+
+@st.composite
+def pool_options_case(draw, distinct_values):
+    x = draw(image(min_side=3, distinct_values=distinct_values))
+    k = draw(st.integers(2, 3))
+    return Case((x,), {"kernel_size": k, "stride": draw(st.sampled_from([None, 1, 2])),
+                       "padding": draw(st.integers(0, k // 2)),
+                       "ceil_mode": draw(st.booleans())})
+
+
+@st.composite
 def im2col_case(draw):
     x = draw(image(max_side=3))
     win = draw(window().filter(lambda w: _fits(x, w["kernel"], w["padding"])))
@@ -741,6 +774,16 @@ TABLE = [
            max_examples=CONV_EXAMPLES),
     OpSpec("avg_pool2d", F.avg_pool2d, pool_case(distinct_values=False), ("conv.avg_pool2d",),
            max_examples=CONV_EXAMPLES),
+    OpSpec("conv2d_options", lambda x, w, **kw: F.conv2d(x, w, **kw), conv2d_options_case(),
+           ("conv.conv2d",), max_examples=CONV_EXAMPLES),
+    OpSpec("conv_transpose2d_options", lambda x, w, **kw: F.conv_transpose2d(x, w, **kw),
+           conv_transpose2d_options_case(), ("conv.conv_transpose2d",),
+           max_examples=CONV_EXAMPLES),
+    OpSpec("max_pool2d_options", F.max_pool2d, pool_options_case(distinct_values=True),
+           ("conv.max_pool2d",), max_examples=CONV_EXAMPLES),
+    OpSpec("avg_pool2d_options", lambda x, **kw: F.avg_pool2d(
+        x, count_include_pad=False, **kw), pool_options_case(distinct_values=False),
+        ("conv.avg_pool2d",), max_examples=CONV_EXAMPLES),
     OpSpec("im2col", conv.im2col, im2col_case(), ("conv.im2col",), max_examples=CONV_EXAMPLES),
     OpSpec("col2im", conv.col2im, col2im_case(), ("conv.col2im",), max_examples=CONV_EXAMPLES),
 
