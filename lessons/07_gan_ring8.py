@@ -26,11 +26,13 @@ from scipy.stats import norm
 
 import scratchgen as sg
 from scratchgen import functional as F
-from scratchgen import nn, optim, training
+from scratchgen import nn, optim
 from scratchgen.data import DataLoader
 from scratchgen.data.registry import Dataset, load_dataset
-from scratchgen.metrics import mode_coverage
-from scratchgen.models import GAN, RECIPES, training_settings
+from scratchgen.models import GAN
+from scratchgen.runs import training
+from scratchgen.runs.metrics import mode_coverage
+from scratchgen.runs.recipes import RECIPES, training_settings
 
 from _common import parse_args, savefig  # lessons/_common.py
 
@@ -229,7 +231,7 @@ savefig(fig, "07_saturating_vs_nonsaturating.png")
 # samples from G; a sample is **high quality** if it lies within 3 standard
 # deviations (here 0.03) of its nearest centre; a **mode is captured** if it
 # is the nearest centre of at least one high-quality sample.
-# `scratchgen.metrics.mode_coverage` computes both, with the reverse KL of
+# `scratchgen.runs.metrics.mode_coverage` computes both, with the reverse KL of
 # the mode histogram to the uniform one (0 when the modes are evenly
 # covered).  What do perfect and collapsed samplers score?  In 2-D the
 # squared distance to the centre in units of std is chi-squared with 2
@@ -252,8 +254,8 @@ assert real_score.modes == 8 and collapsed_score.modes == 1
 #
 # We train with exactly the settings of `scratchgen train gan`: the model's
 # constructor arguments and the training settings come from
-# `scratchgen.models.RECIPES`, and the loop below does what
-# `scratchgen.training.Run.fit` does, written out so every piece is in view:
+# `scratchgen.runs.recipes.RECIPES`, and the loop below does what
+# `scratchgen.runs.training.Run.fit` does, written out so every piece is in view:
 #
 # * the generator is an MLP 2 -> 256 -> 256 -> 256 -> 2 (ReLU), the
 #   discriminator 2 -> 256 -> 256 -> 1 (LeakyReLU 0.2), both trained with

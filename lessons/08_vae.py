@@ -31,7 +31,8 @@ from scipy.stats import norm
 
 import scratchgen as sg
 from scratchgen import functional as F
-from scratchgen import nn, optim, plot
+from scratchgen import nn, optim
+from scratchgen.runs import plot
 from scratchgen.data import DataLoader, load_digits
 from scratchgen.models import VAE
 

@@ -1,8 +1,54 @@
 """scratchgen: generative models built from nothing.
 
-Reading order: backend -> autograd -> ops -> creation -> gradcheck ->
-conv -> functional -> losses -> nn -> optim -> serialization -> data ->
-metrics -> plot -> training -> models -> cli.
+The package is a book: read its files in this order.  Each floor builds only
+on the floors before it (``tests/test_layering.py`` reads the list below and
+fails on an import that climbs, or on any import cycle), so every file can
+be understood with what came before it.
+
+Floors (the layering test parses these lines):
+
+    0 backend guard allocator atomic
+    1 autograd
+    2 ops creation
+    3 conv losses gradcheck functional
+    4 nn
+    5 optim
+    6 serialization data scratchgen
+    7 models
+    8 runs __main__
+
+What each file holds, and what it builds on:
+
+0. ``backend.py``: the array module (NumPy, or CuPy on a GPU) chosen by
+   ``SCRATCHGEN_BACKEND``, the default dtype, the one seeded generator.
+   ``guard.py``: ``numpy-guard``, a CPU backend that refuses what CuPy
+   refuses.  ``allocator.py``: keeps freed memory for the next training
+   step.  ``atomic.py``: a file is written whole or not at all.
+1. ``autograd.py``: ``Tensor``, ``Function`` (forward on arrays, backward
+   on tensors), the backward pass in topological order, ``no_grad``, ``grad``.
+2. ``ops/``: every differentiable operation, forward beside backward:
+   ``broadcast`` (broadcast_to and its adjoint sum_to), ``arithmetic``
+   (+ - * / ** @; the matrix product's plain and fast gradients),
+   ``blas_layout`` (which way round BLAS computes a product),
+   ``elementwise``, ``reductions``, ``shapes`` (reshape, transpose,
+   indexing, concatenation), ``activations``; ``__init__`` attaches them to
+   ``Tensor`` as operators and methods.  ``creation.py``: tensor, zeros,
+   randn, ...
+3. ``conv.py``: im2col convolutions, transposed convolutions and pools.
+   ``losses.py``: the losses in stable forms.  ``gradcheck.py``: finite
+   differences against backward.  ``functional.py``: ``F``, the stateless
+   building blocks gathered in one namespace.
+4. ``nn/``: ``Module`` and the layers (PyTorch's names and layouts).
+5. ``optim/``: SGD, Adam, AdamW, RMSprop and learning-rate schedulers.
+6. ``serialization.py``: pickle-free checkpoints.  ``data/``: toy 2-D sets,
+   the bundled digits, MNIST-format files, ``DataLoader``.  This package's
+   ``__init__`` (``import scratchgen as sg``) gathers floors 0-5 for users.
+7. ``models/``: the generative models behind one protocol, their registry
+   and ``load(run_dir)``.
+8. ``runs/``: the run tooling: ``training`` (the loop, run folders, resume),
+   ``recipes`` (default settings per model and data set), ``evaluation``,
+   ``metrics``, ``feature_net``, ``plot``, ``cli`` (the ``scratchgen``
+   command).
 """
 from . import backend
 from .autograd import (Function, Tensor, detect_anomaly, enable_grad, grad,

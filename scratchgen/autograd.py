@@ -331,6 +331,28 @@ def _check_finite(name, phase, arrays, inputs):
             )
 
 
+class Cast(Function):
+    """A dtype change; the gradient is cast back to the input's dtype.
+
+    Defined here, not with the other ops, because the engine itself needs
+    it: an input that was promoted (float32 times float64) gets its
+    gradient back in its own dtype."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def forward(self, x):
+        return x.astype(self.dtype)
+
+    def backward(self, gy):
+        return astype(gy, self.inputs[0].dtype)
+
+
+def astype(x, dtype):
+    dtype = backend.dtype_of(dtype)
+    return x if x.dtype == dtype else Cast(dtype)(x)
+
+
 def as_tensor(value, like=None) -> Tensor:
     """Wrap a number or backend array as a constant tensor.
 
@@ -441,7 +463,7 @@ def run_backward(outputs, grad_outputs, create_graph=False, retain_graph=False, 
                         raise RuntimeError(f"{f.name}.backward returned a gradient of shape "
                                            f"{gx.shape} for an input of shape {x.shape}")
                     if gx.dtype != x.dtype:  # a promoted input's gradient: its own dtype
-                        gx = ops.astype(gx, x.dtype)
+                        gx = astype(gx, x.dtype)
                     _accumulate(pending, x, gx)
             if not retain_graph:
                 f.inputs = None  # free the activations this step kept alive
@@ -544,5 +566,3 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=No
         grads.append(g)
     return tuple(grads)
 
-
-from . import ops  # noqa: E402  (ops attaches the operators to Tensor)

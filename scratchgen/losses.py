@@ -11,7 +11,8 @@ import math
 from . import backend
 from .autograd import Function, Tensor
 from .backend import xp
-from .ops import as_tensor, log, log_softmax, sigmoid, softplus, sum_to, where
+from .autograd import as_tensor
+from .ops import log, log_softmax, sigmoid, softplus, sum_to, where
 
 _REDUCTIONS = ("mean", "sum", "none")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import scratchgen as sg
-from scratchgen import training
+from scratchgen.runs import training
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 
 import scratchgen as sg
-from scratchgen import evaluation, metrics
-from scratchgen import feature_net as fnet
+from scratchgen.runs import evaluation, metrics
+from scratchgen.runs import feature_net as fnet
 from scratchgen.data.registry import load_dataset
 
 # Silent ReLU units make the feature covariances singular; SciPy says so,
-# and the distance is right all the same (see scratchgen.feature_net).
+# and the distance is right all the same (see scratchgen.runs.feature_net).
 pytestmark = pytest.mark.filterwarnings("ignore:Matrix is singular")
 
 #: a budget small enough to train in well under a second (caching tests)

@@ -1,4 +1,4 @@
-"""Tests for scratchgen.metrics: each metric on cases whose answer is known."""
+"""Tests for scratchgen.runs.metrics: each metric on cases whose answer is known."""
 import math
 
 import numpy as np
@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from scratchgen import metrics
+from scratchgen.runs import metrics
 
 RING = np.stack([np.cos(2 * np.pi * np.arange(8) / 8), np.sin(2 * np.pi * np.arange(8) / 8)], 1)
 STD = 0.01

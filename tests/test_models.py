@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import scratchgen as sg
-from scratchgen import models, training
+from scratchgen import models
+from scratchgen.runs import recipes, training
 from scratchgen.data import DataLoader
 from scratchgen.data.registry import Dataset, load_dataset
 from scratchgen.models import GAN, VAE
@@ -290,7 +291,7 @@ def test_a_short_gan_training_moves_samples_toward_the_ring():
 @pytest.mark.parametrize("name", ["vae", "gan"])
 def test_load_returns_the_trained_model_in_eval_mode(tmp_path, digits, name):
     dataset = Dataset(digits.x[:64], digits.y[:64])
-    args = models.RECIPES[name]["args"](dataset)
+    args = recipes.RECIPES[name]["args"](dataset)
     args["hidden"] = [8] if name == "vae" else 8
     config = training.RunConfig(model=name, data="digits", epochs=1, batch_size=16, lr=1e-2,
                                 model_args=args)
@@ -325,7 +326,7 @@ def test_load_without_a_checkpoint_or_with_an_unknown_model(tmp_path):
 
 def test_vae_recipe_refuses_points():
     with pytest.raises(ValueError, match="image data set"):
-        models.RECIPES["vae"]["args"](load_dataset("ring8", "test"))
+        recipes.RECIPES["vae"]["args"](load_dataset("ring8", "test"))
 
 
 def test_several_discriminator_steps_each_take_their_own_slice(monkeypatch):

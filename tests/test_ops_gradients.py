@@ -168,7 +168,9 @@ NOT_DIFFERENTIABLE = {
 
 
 def _defined_in(obj, module) -> bool:
-    return getattr(obj, "__module__", None) == module.__name__
+    """Defined in ``module`` or, for a package (``ops``), in one of its files."""
+    home = getattr(obj, "__module__", None) or ""
+    return home == module.__name__ or home.startswith(module.__name__ + ".")
 
 
 def public_api() -> dict:
@@ -179,6 +181,7 @@ def public_api() -> dict:
         for name, obj in vars(module).items():
             if not name.startswith("_") and inspect.isfunction(obj) and _defined_in(obj, module):
                 api[f"{prefix}.{name}"] = obj
+    api["ops.astype"] = ops.astype  # defined in autograd, which casts gradients itself
     for name in F.__all__:
         api[f"F.{name}"] = getattr(F, name)
     for name, obj in vars(sg).items():

@@ -1,4 +1,4 @@
-"""Tests for scratchgen.plot: every function writes a real PNG, atomically."""
+"""Tests for scratchgen.runs.plot: every function writes a real PNG, atomically."""
 import os
 import subprocess
 import sys
@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from scratchgen import plot
+from scratchgen.runs import plot
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 RNG = np.random.default_rng(0)
@@ -72,7 +72,7 @@ def test_bad_image_shape_is_a_clear_error(tmp_path):
 def test_works_headless_with_mplbackend_unset(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "DISPLAY", "WAYLAND_DISPLAY")}
     env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), env.get("PYTHONPATH", "")])
-    code = ("import sys, numpy as np; from scratchgen import plot; "
+    code = ("import sys, numpy as np; from scratchgen.runs import plot; "
             "plot.sample_grid(np.random.rand(4, 16), sys.argv[1])")
     target = tmp_path / "g.png"
     subprocess.run([sys.executable, "-c", code, str(target)], env=env, check=True, timeout=120)

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scratchgen import atomic, plot, serialization, training
+from scratchgen import atomic, serialization
+from scratchgen.runs import plot, training
 from scratchgen.serialization import CheckpointError, load, save
 
 

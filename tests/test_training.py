@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import scratchgen as sg
-from scratchgen import training
+from scratchgen.runs import training
 from scratchgen.data.registry import Dataset, load_dataset
 from scratchgen.models import GAN, VAE
 

@@ -74,8 +74,8 @@ class DataLoader:
     def _converter(self):
         if not self.to_tensor:
             return lambda a: a
-        import scratchgen as sg  # here, not at import: data must not need the autograd
-        return sg.tensor
+        from ..creation import tensor
+        return tensor
 
     def state_dict(self) -> dict:
         """Where the loader is: epochs completed, batches taken from the current

@@ -5,79 +5,47 @@ Each model is an ``nn.Module`` built from plain constructor arguments;
 models add per-example quantities in nats (VAEs: ``encode``, ``decode``,
 ``elbo(x)``, ``iwae(x, k)``).  For training each also has
 ``make_optimizers(lr)`` and ``train_step(batch, optimizers)``, which the
-shared loop in :mod:`scratchgen.training` calls.
+shared loop in :mod:`scratchgen.runs.training` calls.
 
-``RECIPES`` holds the defaults that ``scratchgen train MODEL`` uses: the
-data set, and per kind of data (2-D points or images) the constructor
-arguments and training settings that give good results within minutes on
-two CPU cores.
+``MODELS`` names each model for the command line and for run folders;
+``load(run_dir)`` rebuilds the trained model of a run folder.  The training
+recipes (default data, sizes, epochs) live with the run tooling, in
+:mod:`scratchgen.runs.recipes`.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from ..serialization import load as load_file
 from .gan import GAN
 from .vae import VAE
 
 MODELS = {"gan": GAN, "vae": VAE}
 
-
-def _gan_args(dataset):
-    if dataset.is_image:
-        # dropout in D and a late lr decay: without them D memorises the 1,500
-        # digits and G collapses (recall 0); with them recall 0.9 (README)
-        return {"data_shape": list(dataset.shape), "latent_dim": 32,
-                "hidden": 256 if dataset.shape[-1] == 8 else 512, "g_depth": 3, "d_dropout": 0.3}
-    # 2 D steps per G step and a late lr decay: all 8 modes of ring8 on most
-    # seeds (8 of 10; 7 on the others), >= 90% high-quality samples (README)
-    return {"data_shape": list(dataset.shape), "latent_dim": 2, "hidden": 256, "g_depth": 3,
-            "d_depth": 2, "d_steps": 2}
-
-
-def _vae_args(dataset):
-    if not dataset.is_image:
-        raise ValueError("the VAE has a Bernoulli decoder for images in [0, 1]; "
-                         "use an image data set (digits, mnist, fashion)")
-    return {"image_shape": list(dataset.shape), "latent_dim": 2 if dataset.shape[-1] == 8 else 20,
-            "hidden": [256] if dataset.shape[-1] == 8 else [400]}
-
-
-#: per model: its default data set, its constructor arguments for a data
-#: set, and training settings per data set (or per kind: "points", "images")
-RECIPES = {
-    "gan": {"data": "ring8", "args": _gan_args,
-            "settings": {"points": {"epochs": 44, "batch_size": 512, "lr": 5e-4, "lr_decay": 0.5},
-                         "digits": {"epochs": 600, "batch_size": 64, "lr": 5e-4, "lr_decay": 0.5},
-                         "images": {"epochs": 30, "batch_size": 128, "lr": 2e-4, "lr_decay": 0.5}}},
-    "vae": {"data": "digits", "args": _vae_args,
-            "settings": {"digits": {"epochs": 100, "batch_size": 64, "lr": 1e-3},
-                         "images": {"epochs": 20, "batch_size": 128, "lr": 1e-3}}},
-}
-
-
-def training_settings(model: str, data: str, is_image: bool) -> dict:
-    """The default epochs, batch size and learning rate for ``model`` on ``data``."""
-    settings = RECIPES[model]["settings"]
-    found = settings.get(data) or settings.get("images" if is_image else "points")
-    if found is None:
-        kind = "images" if is_image else "2-D points"
-        raise ValueError(f"{model} does not train on {kind}; try --data {RECIPES[model]['data']}")
-    return dict(found)
+#: the two files of a run folder that hold its model: the config (which
+#: model, with which constructor arguments) and the checkpoint (its weights)
+CONFIG, CHECKPOINT = "config.json", "checkpoint.npz"
 
 
 def load(run_dir):
     """The trained model of a run folder, in eval mode, ready to sample."""
-    from ..serialization import load as load_file
-    from ..training import CHECKPOINT, read_config
-    config = read_config(run_dir)
-    if config.model not in MODELS:
-        raise ValueError(f"{run_dir}: unknown model {config.model!r} in its config")
-    model = MODELS[config.model](**config.model_args)
-    checkpoint = Path(run_dir) / CHECKPOINT
+    config_path, checkpoint = Path(run_dir) / CONFIG, Path(run_dir) / CHECKPOINT
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run folder (no {CONFIG}); "
+                                "make one with `scratchgen train MODEL --out DIR`")
+    try:
+        config = json.loads(config_path.read_text())
+        name, args = config["model"], config.get("model_args", {})
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"{config_path} is not a valid run config ({exc})") from None
+    if name not in MODELS:
+        raise ValueError(f"{run_dir}: unknown model {name!r} in its config")
     if not checkpoint.is_file():
         raise FileNotFoundError(f"{run_dir} has no {CHECKPOINT}: the run never saved one")
+    model = MODELS[name](**args)
     model.load_state_dict(load_file(checkpoint)["model"])
     return model.eval()
 
 
-__all__ = ["GAN", "VAE", "MODELS", "RECIPES", "training_settings", "load"]
+__all__ = ["GAN", "VAE", "MODELS", "CONFIG", "CHECKPOINT", "load"]

@@ -22,9 +22,9 @@ is the standard cure on the ring of 8 Gaussians.
 """
 from __future__ import annotations
 
-import scratchgen as sg
-
-from .. import nn
+from .. import nn, optim
+from ..autograd import no_grad
+from ..creation import randn
 from .blocks import critic_slices, images_of, mlp, numel, unconditional
 from .gan_losses import minimax_discriminator_loss, nonsaturating_generator_loss
 
@@ -47,7 +47,7 @@ class GAN(nn.Module):
                                  lambda: nn.LeakyReLU(0.2), dropout=d_dropout)
 
     def generate(self, n):
-        return self.generator(sg.randn(n, self.latent_dim)).reshape(n, *self.data_shape)
+        return self.generator(randn(n, self.latent_dim)).reshape(n, *self.data_shape)
 
     def judge(self, x):
         """D's logits, one per pack of ``pack`` consecutive examples."""
@@ -61,12 +61,12 @@ class GAN(nn.Module):
 
     def sample(self, n, labels=None):
         unconditional(labels, "GAN")
-        with sg.no_grad():
+        with no_grad():
             return self.generate(n)
 
     # -- training -------------------------------------------------------
     def make_optimizers(self, lr):
-        adam = lambda params: sg.optim.Adam(params, lr=lr, betas=(0.5, 0.999))  # noqa: E731
+        adam = lambda params: optim.Adam(params, lr=lr, betas=(0.5, 0.999))  # noqa: E731
         return {"discriminator": adam(self.discriminator.parameters()),
                 "generator": adam(self.generator.parameters())}
 
@@ -77,7 +77,7 @@ class GAN(nn.Module):
         d_opt, g_opt = optimizers["discriminator"], optimizers["generator"]
         for piece in critic_slices(real, self.d_steps, self.pack):
             d_opt.zero_grad()
-            with sg.no_grad():  # D's step needs no gradient through G
+            with no_grad():  # D's step needs no gradient through G
                 fake = self.generate(piece.shape[0])
             d_loss = self.discriminator_loss(piece, fake)
             d_loss.backward()

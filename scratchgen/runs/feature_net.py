@@ -50,13 +50,13 @@ from typing import NamedTuple
 
 import numpy as np  # host side: data sets and features are host arrays
 
-from . import backend, nn, optim
-from .autograd import no_grad
-from .creation import tensor
-from .data import DataLoader
-from .data.registry import IMAGE_SETS, load_dataset
-from .losses import cross_entropy
-from .serialization import load, save
+from .. import backend, nn, optim
+from ..autograd import no_grad
+from ..creation import tensor
+from ..data import DataLoader
+from ..data.registry import IMAGE_SETS, load_dataset
+from ..losses import cross_entropy
+from ..serialization import load, save
 
 FEATURE_DIM = 128
 N_CLASSES = 10

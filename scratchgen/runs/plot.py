@@ -27,8 +27,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from scipy.stats import norm
 
-from scratchgen.atomic import atomic_path
-from scratchgen.metrics import _host  # one host-conversion rule for all host code
+from ..atomic import atomic_path
+from .metrics import _host  # one host-conversion rule for all host code
 
 
 # --------------------------------------------------------------------------

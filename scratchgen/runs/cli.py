@@ -19,19 +19,19 @@ import sys
 from pathlib import Path
 
 EXIT_USAGE = 2
-LESSONS = Path(__file__).resolve().parent.parent / "lessons"
+LESSONS = Path(__file__).resolve().parents[2] / "lessons"
 
 
 def _train(args) -> None:
-    from . import models, training
-    from .data.registry import load_dataset
+    from ..data.registry import load_dataset
+    from . import recipes, training
     if args.resume:
         run = training.resume(args.out, epochs=args.epochs)
     else:
-        recipe = models.RECIPES[args.model]
+        recipe = recipes.RECIPES[args.model]
         data_name = args.data or recipe["data"]
         dataset = load_dataset(data_name, "train", root=args.root, download=args.download)
-        settings = models.training_settings(args.model, data_name, dataset.is_image)
+        settings = recipes.training_settings(args.model, data_name, dataset.is_image)
         for key in ("epochs", "batch_size", "lr"):
             if getattr(args, key) is not None:
                 settings[key] = getattr(args, key)
@@ -51,10 +51,10 @@ def _train(args) -> None:
 
 
 def _sample(args) -> None:
-    import scratchgen as sg
-    from . import models, plot
+    from .. import backend, models
+    from . import plot
     model = models.load(args.run_dir)
-    sg.manual_seed(args.seed)
+    backend.manual_seed(args.seed)
     samples = model.sample(args.n).numpy()
     out = args.out or str(Path(args.run_dir) / "figures" / "samples_cli.png")
     if samples.ndim == 2 and samples.shape[1] == 2:
@@ -96,14 +96,15 @@ def _lessons(args) -> None:
 
 def _info(args) -> None:
     import numpy
-    import scratchgen as sg
-    from .data.idx import search_dirs
-    print(f"scratchgen {sg.__version__}")
-    print(f"backend    {sg.backend.NAME} (set SCRATCHGEN_BACKEND=numpy|cupy|numpy-guard)")
+
+    from .. import __version__, backend
+    from ..data.idx import search_dirs
+    print(f"scratchgen {__version__}")
+    print(f"backend    {backend.NAME} (set SCRATCHGEN_BACKEND=numpy|cupy|numpy-guard)")
     print(f"numpy      {numpy.__version__}")
-    print(f"malloc     {'keeps freed memory for reuse' if sg.backend.MALLOC_TUNED else 'system defaults'}"
+    print(f"malloc     {'keeps freed memory for reuse' if backend.MALLOC_TUNED else 'system defaults'}"
           " (scratchgen/allocator.py)")
-    if sg.backend.NAME == "cupy":
+    if backend.NAME == "cupy":
         import cupy
         print(f"cupy       {cupy.__version__}, device {cupy.cuda.runtime.getDeviceProperties(0)['name']}")
     print("digits     bundled (1,797 images)")
@@ -120,8 +121,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .data.registry import NAMES
-    from .models import MODELS
+    from ..data.registry import NAMES
+    from ..models import MODELS
     parser = _Parser(prog="scratchgen", description="Generative models built from nothing.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -166,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> None:
-    from .backend import BackendError
+    from ..backend import BackendError
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "train" and args.resume and not args.out:

@@ -33,15 +33,16 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import scratchgen as sg
+from .. import backend
+from ..atomic import atomic_path
+from ..autograd import no_grad
+from ..creation import tensor
+from ..data import DataLoader
+from ..data.registry import Dataset, load_dataset
+from ..models import CHECKPOINT, CONFIG, MODELS
+from ..serialization import load, save
 
-from . import backend
-from .atomic import atomic_path
-from .data import DataLoader
-from .data.registry import Dataset, load_dataset
-from .serialization import load, save
-
-CONFIG, CHECKPOINT, LOSSES, FIGURES = "config.json", "checkpoint.npz", "losses.csv", "figures"
+LOSSES, FIGURES = "losses.csv", "figures"
 
 
 @dataclass
@@ -80,10 +81,9 @@ class Run:
     """A model with its optimizers and data, bound to a run folder."""
 
     def __init__(self, config: RunConfig, run_dir, dataset: Dataset | None = None):
-        from .models import MODELS
         self.config, self.dir = config, Path(run_dir)
         self.dataset = dataset if dataset is not None else load_dataset(config.data, "train")
-        sg.manual_seed(config.seed)
+        backend.manual_seed(config.seed)
         self.model = MODELS[config.model](**config.model_args)
         self.optimizers = self.model.make_optimizers(config.lr)
         arrays = self.dataset.x if self.dataset.y is None else (self.dataset.x, self.dataset.y)
@@ -237,13 +237,13 @@ def write_figures(run: Run) -> list:
         paths.append(plot.scatter_2d(samples, folder / "samples.png", data=data.x[:5000],
                                      centers=data.centers, title="samples over the data"))
     if hasattr(model, "encode") and data.is_image:
-        x = sg.tensor(data.x[:8])
-        with sg.no_grad():
+        x = tensor(data.x[:8])
+        with no_grad():
             mu, _ = model.encode(x)
             recon = model.decode(mu).numpy()
         paths.append(plot.reconstructions(data.x[:8], recon, folder / "reconstructions.png"))
         if model.latent_dim == 2:
-            decode = lambda z: model.decode(sg.tensor(z)).numpy()  # noqa: E731
-            with sg.no_grad():
+            decode = lambda z: model.decode(tensor(z)).numpy()  # noqa: E731
+            with no_grad():
                 paths.append(plot.latent_manifold(decode, folder / "latent_manifold.png"))
     return paths

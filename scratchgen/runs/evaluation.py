@@ -36,20 +36,21 @@ from __future__ import annotations
 
 import numpy as np  # host side: metrics are computed on host arrays
 
-import scratchgen as sg
-
+from .. import backend
+from ..autograd import no_grad
+from ..creation import tensor
 from . import metrics
-from .data.registry import load_dataset
+from ..data.registry import load_dataset
 from .feature_net import feature_net
-from .models import load
+from ..models import load
 from .training import read_config
 
 
 def _batched_mean(fn, x, batch_size=500) -> float:
     total = 0.0
     for start in range(0, len(x), batch_size):
-        with sg.no_grad():
-            total += float(fn(sg.tensor(x[start:start + batch_size])).sum().item())
+        with no_grad():
+            total += float(fn(tensor(x[start:start + batch_size])).sum().item())
     return total / len(x)
 
 
@@ -72,7 +73,7 @@ def evaluate(run_dir, n_samples: int = 2500, k: int = 50, seed: int = 0) -> dict
     config = read_config(run_dir)
     model = load(run_dir)
     test = load_dataset(config.data, "test")
-    sg.manual_seed(seed)
+    backend.manual_seed(seed)
     samples = model.sample(n_samples).numpy().reshape(n_samples, -1)
     reference = test.x.reshape(len(test.x), -1)[:1000]
     result = {}

@@ -1,0 +1,136 @@
+"""Activations, in numerically stable forms."""
+from __future__ import annotations
+
+from .. import backend
+from ..autograd import Function, Tensor, as_tensor
+from ..backend import xp
+from .broadcast import _constant
+from .elementwise import exp
+from .reductions import _keepdims_shape, _normalize_axis
+
+
+class ReLU(Function):
+    def forward(self, x):
+        return xp.maximum(x, 0)
+
+    def backward(self, gy):
+        return gy * _constant((self.inputs[0].data > 0).astype(gy.data.dtype))
+
+
+class LeakyReLU(Function):
+    """y = x for x > 0, slope * x otherwise; that is max(x, slope x) when
+    slope <= 1 and min(x, slope x) above 1, which needs no mask array.
+    The gradient is 1 where x > 0, slope elsewhere (at the kink too)."""
+
+    def __init__(self, slope):
+        self.slope = slope
+
+    def forward(self, x):
+        y = xp.multiply(x, self.slope, out=xp.empty_like(x))  # out=: an array even if 0-d
+        return (xp.maximum if self.slope <= 1 else xp.minimum)(x, y, out=y)
+
+    def backward(self, gy):
+        x = self.inputs[0].data
+        # slope + (1 - slope) [x > 0], by arithmetic: NumPy's where() is several
+        # times slower on a mask that is half True at random
+        scale = (x > 0).astype(x.dtype)
+        scale *= 1 - self.slope
+        scale += self.slope
+        return gy * _constant(scale)
+
+
+class Sigmoid(Function):
+    """sigma(x) = 1/(1+e^-x), computed as (1 + tanh(x/2))/2, which never
+    overflows; sigma' = sigma (1 - sigma)."""
+
+    def forward(self, x):
+        return 0.5 * (1 + xp.tanh(0.5 * x))
+
+    def backward(self, gy):
+        y = self.output
+        return gy * y * (1 - y)
+
+
+class Tanh(Function):
+    def forward(self, x):
+        return xp.tanh(x)
+
+    def backward(self, gy):
+        y = self.output
+        return gy * (1 - y * y)
+
+
+def _softplus_array(x):
+    """log(1 + e^x) = max(x, 0) + log1p(e^-|x|): the exponent is never
+    positive, so no overflow at x = 1e4."""
+    return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+class Softplus(Function):
+    """softplus(x) = log(1 + e^x), stable (``_softplus_array``); softplus' = sigmoid."""
+
+    def forward(self, x):
+        return _softplus_array(x)
+
+    def backward(self, gy):
+        return gy * sigmoid(self.inputs[0])
+
+
+class LogSumExp(Function):
+    """lse(x) = m + log sum exp(x - m) with m = max x: the largest exponent
+    is 0, so nothing overflows.  d lse / dx = exp(x - lse) = softmax(x)."""
+
+    def __init__(self, axis, keepdims):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        m = x.max(axis=self.axis, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)  # all -inf: keep -inf, not NaN
+        y = m + xp.log(xp.exp(x - m).sum(axis=self.axis, keepdims=True))
+        return y if self.keepdims else y.squeeze(axis=self.axis)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        keep = _keepdims_shape(x.shape, _normalize_axis(self.axis, x.ndim))
+        return gy.reshape(keep) * exp(x - self.output.reshape(keep))
+
+
+class Softmax(Function):
+    """y = exp(x - lse(x)).  Jacobian-vector product without the Jacobian:
+    dL/dx = y * (gy - sum(gy * y))."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        e = xp.exp(x - x.max(axis=self.axis, keepdims=True))
+        return e / e.sum(axis=self.axis, keepdims=True)
+
+    def backward(self, gy):
+        y = self.output
+        return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    """y = x - lse(x);  dL/dx = gy - softmax(x) * sum(gy)."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        m = x.max(axis=self.axis, keepdims=True)
+        shifted = x - m
+        return shifted - xp.log(xp.exp(shifted).sum(axis=self.axis, keepdims=True))
+
+    def backward(self, gy):
+        return gy - exp(self.output) * gy.sum(axis=self.axis, keepdims=True)
+
+
+def relu(x): return ReLU()(x)
+def leaky_relu(x, negative_slope=0.01): return LeakyReLU(negative_slope)(x)
+def sigmoid(x): return Sigmoid()(x)
+def tanh(x): return Tanh()(x)
+def softplus(x): return Softplus()(x)
+def logsumexp(x, axis=None, keepdims=False): return LogSumExp(axis, keepdims)(x)
+def softmax(x, axis=-1): return Softmax(axis)(x)
+def log_softmax(x, axis=-1): return LogSoftmax(axis)(x)
