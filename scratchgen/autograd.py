@@ -229,7 +229,7 @@ class Tensor:
     def __setitem__(self, index, value):
         self._check_in_place("t[...] = value")
         value = value.data if isinstance(value, Tensor) else value
-        self.data[ops._as_index(index)] = value
+        self.data[as_index(index)] = value
 
     def zero_(self) -> "Tensor":
         """Fill with zeros in place (e.g. ``p.grad.zero_()``) and return self."""
@@ -351,6 +351,17 @@ class Cast(Function):
 def astype(x, dtype):
     dtype = backend.dtype_of(dtype)
     return x if x.dtype == dtype else Cast(dtype)(x)
+
+
+def as_index(index):
+    """Tensor indices become backend arrays; lists become integer arrays."""
+    if isinstance(index, tuple):
+        return tuple(as_index(i) for i in index)
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return backend.asarray(index)
+    return index
 
 
 def as_tensor(value, like=None) -> Tensor:

@@ -3,7 +3,7 @@ rearrangement of gy (reshape back, transpose back, scatter back, slice back)."""
 from __future__ import annotations
 
 from .. import backend
-from ..autograd import Function, Tensor, as_tensor
+from ..autograd import Function, Tensor, as_index, as_tensor
 from ..backend import xp
 from .reductions import _normalize_axis
 
@@ -116,19 +116,8 @@ class ScatterAdd(Function):
         return ggx[self.index]
 
 
-def _as_index(index):
-    """Tensor indices become backend arrays; lists become integer arrays."""
-    if isinstance(index, tuple):
-        return tuple(_as_index(i) for i in index)
-    if isinstance(index, Tensor):
-        return index.data
-    if isinstance(index, list):
-        return backend.asarray(index)
-    return index
-
-
 def getitem(x, index):
-    return GetItem(_as_index(index))(x)
+    return GetItem(as_index(index))(x)
 
 
 # ---------------------------------------------------------------------------
