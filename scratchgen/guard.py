@@ -23,24 +23,56 @@ What it catches (each is a ``TypeError`` that says what to write instead):
 
 What it cannot catch: functions or keyword arguments that NumPy has and CuPy
 lacks; dtype differences (NumPy's rules are used throughout); performance
-pitfalls such as Python loops over elements; hidden device synchronisation
-(``float(a)`` on a 0-d array is allowed, and costs a sync on a GPU); GPU
-memory limits.  It is also a little stricter than CuPy, which forwards
+pitfalls such as Python loops over elements; GPU memory limits.
+
+What it counts: every copy from the device to the host (``float(a)``,
+``a.item()``, ``bool(a)``, ``backend.to_numpy(a)``, ...) is allowed, as in
+CuPy, but on a GPU each one waits for all queued work to finish, so one per
+training step stalls the GPU every step.  :func:`count_host_syncs` counts
+them, and the tests use it to check that training loops convert their
+losses once per log interval, not once per step.  It is also a little stricter than CuPy, which forwards
 ``np.exp(cupy_array)`` to ``cupy.exp``: here library code must say
 ``xp.exp``, which runs on both.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import numbers
 import types
 
 import numpy as np
 
-__all__ = ["HOST_CONVERSION", "GuardArray", "xp"]
+__all__ = ["HOST_CONVERSION", "GuardArray", "count_host_syncs", "xp"]
 
 HOST_CONVERSION = ("implicit conversion to a host NumPy array is not allowed "
                    "(CuPy refuses it): use scratchgen.backend.to_numpy(a)")
+
+
+class HostSyncs:
+    """The number of device-to-host copies made while it was active."""
+
+    def __init__(self):
+        self.count = 0
+
+
+_active_counters: list[HostSyncs] = []
+
+
+def _host_sync() -> None:
+    for counter in _active_counters:
+        counter.count += 1
+
+
+@contextlib.contextmanager
+def count_host_syncs():
+    """``with count_host_syncs() as syncs: ...``, then ``syncs.count``."""
+    counter = HostSyncs()
+    _active_counters.append(counter)
+    try:
+        yield counter
+    finally:
+        _active_counters.remove(counter)
 
 
 def _mixing_error(host: np.ndarray) -> TypeError:
@@ -136,7 +168,9 @@ class GuardArray:
         self._a = a
 
     def unwrap(self) -> np.ndarray:
-        """The inner NumPy array (for scratchgen.backend.to_numpy only)."""
+        """The inner NumPy array (for scratchgen.backend.to_numpy only: a
+        copy to the host)."""
+        _host_sync()
         return self._a
 
     # -- the refusals ------------------------------------------------------
@@ -162,16 +196,28 @@ class GuardArray:
 
     # -- conversions: numpy's rules (one element only), as CuPy's a.get() has
     def __float__(self):
+        _host_sync()
         return float(self._a)
 
     def __int__(self):
+        _host_sync()
         return int(self._a)
 
     def __complex__(self):
+        _host_sync()
         return complex(self._a)
 
     def __bool__(self):
+        _host_sync()
         return bool(self._a)
+
+    def item(self, *args):
+        _host_sync()
+        return self._a.item(*args)
+
+    def tolist(self):
+        _host_sync()
+        return self._a.tolist()
 
     # -- containers --------------------------------------------------------
     def __len__(self):
@@ -232,8 +278,8 @@ def _method(name):
 # The methods that NumPy and CuPy arrays share (those used in practice).
 for _name in ["astype", "reshape", "transpose", "swapaxes", "sum", "mean", "var", "std",
               "prod", "max", "min", "argmax", "argmin", "cumsum", "cumprod", "copy",
-              "ravel", "flatten", "fill", "clip", "any", "all", "squeeze", "item",
-              "tolist", "dot", "nonzero", "argsort", "sort", "round", "repeat", "take",
+              "ravel", "flatten", "fill", "clip", "any", "all", "squeeze", "dot", "nonzero",
+              "argsort", "sort", "round", "repeat", "take",
               "diagonal", "trace", "conj", "view"]:
     setattr(GuardArray, _name, _method(_name))
 

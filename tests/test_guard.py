@@ -5,7 +5,7 @@ import pickle
 import numpy as np
 import pytest
 
-from scratchgen.guard import HOST_CONVERSION, GuardArray, xp
+from scratchgen.guard import HOST_CONVERSION, GuardArray, count_host_syncs, xp
 
 
 def host(a):
@@ -196,3 +196,18 @@ def test_random_generator_is_reproducible_and_returns_guard_arrays():
     p = xp.arange(10)
     r1.shuffle(p)  # in place on the GuardArray
     assert sorted(p.tolist()) == list(range(10)) and p.tolist() != list(range(10))
+
+
+# --- it counts copies to the host ---------------------------------------------
+def test_host_syncs_are_counted_and_device_work_is_not(pair):
+    """Each copy to the host costs a GPU synchronisation; arithmetic, views
+    and device-side reductions do not."""
+    a = xp.asarray(pair[0])
+    with count_host_syncs() as syncs:
+        b = (a * 2 + 1).sum(axis=0)
+        c = b.reshape(1, 3).T
+        assert syncs.count == 0
+        float(b[0]); int(c[0, 0]); bool(b[0] > 0); b[1].item(); c.tolist(); host(c)
+    assert syncs.count == 6
+    float(b[0])  # outside the block: not counted any more
+    assert syncs.count == 6
