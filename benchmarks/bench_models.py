@@ -112,7 +112,10 @@ class Lib(NamedTuple):
     zeros: Callable
 
 
-_OURS = Lib(nn, sg.tensor, F.binary_cross_entropy_with_logits, F.relu,
+_OURS = Lib(nn, sg.tensor,
+            # reduction by keyword: the third positional argument is weight, as in PyTorch
+            lambda x, t, reduction: F.binary_cross_entropy_with_logits(x, t, reduction=reduction),
+            F.relu,
             lambda p, lr, betas=(0.9, 0.999): optim.Adam(p, lr=lr, betas=betas),
             sg.ones, sg.zeros)
 
