@@ -168,13 +168,16 @@ def dcgan_step(t: Lib, G, D, opt_g, opt_d, real, z) -> Callable:
     return step
 
 
-def _host_inputs(kind: str) -> dict:
+def _host_inputs(kind: str, batch: int | None = None) -> dict:
+    """The step's data and noise; ``batch`` defaults to 128 (VAE), 64 (DCGAN)."""
     rng = np.random.default_rng(0)
     if kind == "vae":
-        return {"x": rng.random((128, 784), dtype=np.float32),
-                "eps": rng.standard_normal((128, 20), dtype=np.float32)}
-    return {"real": np.tanh(rng.standard_normal((64, 1, 28, 28), dtype=np.float32)),
-            "z": rng.standard_normal((64, 100), dtype=np.float32)}
+        n = batch or 128
+        return {"x": rng.random((n, 784), dtype=np.float32),
+                "eps": rng.standard_normal((n, 20), dtype=np.float32)}
+    n = batch or 64
+    return {"real": np.tanh(rng.standard_normal((n, 1, 28, 28), dtype=np.float32)),
+            "z": rng.standard_normal((n, 100), dtype=np.float32)}
 
 
 def _libs(torch) -> dict:
@@ -196,10 +199,10 @@ def build_models(kind: str, torch) -> dict:
     return models
 
 
-def make_step(kind: str, t: Lib, modules) -> Callable:
+def make_step(kind: str, t: Lib, modules, batch: int | None = None) -> Callable:
     """The training step of ``kind`` for ``modules``, with its optimizers
     and its (fixed) data and noise."""
-    data = {k: t.tensor(v) for k, v in _host_inputs(kind).items()}
+    data = {k: t.tensor(v) for k, v in _host_inputs(kind, batch).items()}
     if kind == "vae":
         (model,) = modules
         return vae_step(t, model, t.adam(model.parameters(), 1e-3), **data)

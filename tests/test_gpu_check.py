@@ -1,0 +1,62 @@
+"""``benchmarks/gpu_check.py`` runs on the CPU in its dry mode, so the GPU
+check cannot rot on machines without a GPU; and the CuPy backend itself is
+checked where a GPU is present (skipped, with the reason, elsewhere)."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_gpu_check_dry_run_writes_a_full_report(tmp_path):
+    out = tmp_path / "report.md"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"),
+                           "--dry-run", "--out", str(out)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = out.read_text()
+    for section in ("## Machine", "## Test suite under", "## Lessons", "## Training steps",
+                    "## Targets"):
+        assert section in report
+    rows = [ln for ln in report.splitlines() if ln.startswith(("| dcgan", "| vae", "| charlm"))]
+    assert len(rows) == 3
+    for row in rows:  # both of our columns measured (PyTorch's only where installed)
+        ours_gpu, ours_cpu = row.split("|")[3:5]
+        assert float(ours_gpu) > 0 and float(ours_cpu) > 0, row
+
+
+def _gpu_missing() -> str | None:
+    try:
+        import cupy
+        cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # ImportError, or CUDA without a device or driver
+        return f"no usable GPU through CuPy ({type(exc).__name__})"
+    return None
+
+
+@pytest.mark.skipif(_gpu_missing() is not None, reason=_gpu_missing() or "")
+def test_cupy_backend_matches_numpy_on_a_conv_step():
+    """A convolution's forward and backward on the GPU equal the CPU's."""
+    code = ("import numpy as np, scratchgen as sg\n"
+            "from scratchgen import functional as F\n"
+            "rng = np.random.default_rng(0)\n"
+            "x = sg.tensor(rng.standard_normal((2, 3, 8, 8)), requires_grad=True)\n"
+            "w = sg.tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)\n"
+            "y = F.conv2d(x, w, stride=2, padding=1)\n"
+            "(y * y).sum().backward()\n"
+            "np.save('OUT', np.concatenate([y.numpy().ravel(), x.grad.numpy().ravel(),"
+            " w.grad.numpy().ravel()]))\n")
+    results = {}
+    for name in ("numpy", "cupy"):
+        out = Path(f"/tmp/scratchgen_gpu_{os.getpid()}_{name}.npy")
+        subprocess.run([sys.executable, "-c", code.replace("OUT", str(out))], check=True,
+                       env={**os.environ, "SCRATCHGEN_BACKEND": name, "PYTHONPATH": str(ROOT)})
+        results[name] = np.load(out)
+        out.unlink()
+    np.testing.assert_allclose(results["cupy"], results["numpy"], rtol=1e-4, atol=1e-4)
