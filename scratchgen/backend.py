@@ -137,6 +137,20 @@ def dtype_of(name_or_dtype) -> _host_np.dtype:
         raise TypeError(f"not a dtype: {name_or_dtype!r}; use e.g. 'float32' or 'float64'") from None
 
 
+def scatter_add(out, index, values) -> None:
+    """``out[index] += values`` where an index that repeats adds every time
+    (a plain ``out[index] += values`` would keep only the last): the
+    gradient of ``x[index]``, e.g. of an embedding look-up.
+
+    The rule is NumPy's ``add.at``; on a GPU, ``cupyx.scatter_add`` computes
+    the same sums in one kernel of atomic adds."""
+    if NAME == "cupy":
+        import cupyx
+        cupyx.scatter_add(out, index, values)
+    else:
+        xp.add.at(out, index, values)
+
+
 def erf(a):
     """The error function, elementwise, on the backend's array (SciPy's
     ``special.erf`` on the CPU, CuPy's on the GPU): NumPy itself has none."""

@@ -42,16 +42,20 @@ def _gpu_missing() -> str | None:
 
 @pytest.mark.skipif(_gpu_missing() is not None, reason=_gpu_missing() or "")
 def test_cupy_backend_matches_numpy_on_a_conv_step():
-    """A convolution's forward and backward on the GPU equal the CPU's."""
+    """A convolution's forward and backward, and the scatter-add gradient of
+    an integer-array look-up with repeats (``cupyx.scatter_add`` on the GPU,
+    ``add.at`` on the CPU), equal the CPU's."""
     code = ("import numpy as np, scratchgen as sg\n"
             "from scratchgen import functional as F\n"
             "rng = np.random.default_rng(0)\n"
             "x = sg.tensor(rng.standard_normal((2, 3, 8, 8)), requires_grad=True)\n"
             "w = sg.tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)\n"
             "y = F.conv2d(x, w, stride=2, padding=1)\n"
-            "(y * y).sum().backward()\n"
+            "e = sg.tensor(rng.standard_normal((5, 3)), requires_grad=True)\n"
+            "picked = e[sg.tensor(np.array([0, 3, 0, 0, 4]))]\n"
+            "(y * y).sum().backward(); (picked * picked).sum().backward()\n"
             "np.save('OUT', np.concatenate([y.numpy().ravel(), x.grad.numpy().ravel(),"
-            " w.grad.numpy().ravel()]))\n")
+            " w.grad.numpy().ravel(), e.grad.numpy().ravel()]))\n")
     results = {}
     for name in ("numpy", "cupy"):
         out = Path(f"/tmp/scratchgen_gpu_{os.getpid()}_{name}.npy")

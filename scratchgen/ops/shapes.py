@@ -99,7 +99,7 @@ class ScatterAdd(Function):
     """The adjoint of indexing: zeros of ``shape`` with ``gy`` added at
     ``index``.  An element picked twice (``x[[0, 0]]``) gets both gradients,
     which plain assignment would lose, so integer-array indices use
-    ``add.at``; slices cannot repeat and use the faster assignment."""
+    ``backend.scatter_add`` (NumPy's ``add.at``); slices cannot repeat and use the faster assignment."""
 
     def __init__(self, index, shape):
         self.index, self.shape = index, shape
@@ -107,7 +107,7 @@ class ScatterAdd(Function):
     def forward(self, gy):
         out = xp.zeros(self.shape, dtype=gy.dtype)
         if _has_array_index(self.index):
-            xp.add.at(out, self.index, gy)
+            backend.scatter_add(out, self.index, gy)
         else:
             out[self.index] = gy
         return out
