@@ -54,58 +54,83 @@ TRAIN = {"iters": 2000, "batch_size": 12, "lr": 1e-3, "min_lr": 1e-4, "warmup": 
 # Training (ours)
 # ---------------------------------------------------------------------------
 
-def estimate_loss(model, data, batches, batch_size, rng):
-    """nanoGPT's ``estimate_loss``: the mean loss over random batches."""
-    with sg.no_grad():
-        return float(np.mean([model.loss(*random_windows(data, model.block_size, batch_size, rng))
-                              .item() for _ in range(batches)]))
+def estimate_loss(loss, data, batches, block_size, rng):
+    """nanoGPT's ``estimate_loss``: the mean of ``loss(x, y)`` over random batches."""
+    return float(np.mean([loss(*random_windows(data, block_size, TRAIN["batch_size"], rng))
+                          for _ in range(batches)]))
 
 
-def train(args) -> dict:
-    iters = 20 if args.quick else args.iters
-    data = load_text_dataset()
-    sg.manual_seed(args.seed)
-    config = dict(CONFIG, n_layer=1 if args.quick else CONFIG["n_layer"])
-    model = CharTransformer(data.vocab.chars, **config)
-    opts = model.make_optimizers(TRAIN["lr"], TRAIN["weight_decay"], TRAIN["betas"])
-    rng, eval_rng = np.random.default_rng(args.seed), np.random.default_rng(args.seed + 1)
-    log = {"config": config, "train": dict(TRAIN, iters=iters), "evals": [], "losses": []}
+def run_training(step, loss, data, block_size, iters, seed, eval_interval, quick) -> dict:
+    """nanoGPT's loop: ``step(batch, lr)`` trains on one batch and returns
+    its loss; ``loss(x, y)`` evaluates.  The batches and evaluation batches
+    depend only on ``seed``, so two libraries can be run on the same ones."""
+    rng, eval_rng = np.random.default_rng(seed), np.random.default_rng(seed + 1)
+    log = {"train": dict(TRAIN, iters=iters), "evals": [], "losses": []}
     step_times = []
     for it in range(iters + 1):
-        if it % args.eval_interval == 0 or it == iters:
-            n = 2 if args.quick else 20
-            row = {"iter": it, "train": estimate_loss(model, data.train, n, 12, eval_rng),
-                   "val": estimate_loss(model, data.val, n, 12, eval_rng)}
+        if it % eval_interval == 0 or it == iters:
+            n = 2 if quick else 20
+            row = {"iter": it, "train": estimate_loss(loss, data.train, n, block_size, eval_rng),
+                   "val": estimate_loss(loss, data.val, n, block_size, eval_rng)}
             log["evals"].append(row)
             print(f"iter {it}: train {row['train']:.4f}, val {row['val']:.4f}", flush=True)
         if it == iters:
             break
         lr = warmup_cosine_lr(it, TRAIN["lr"], TRAIN["min_lr"], TRAIN["warmup"], iters)
-        batch = random_windows(data.train, model.block_size, TRAIN["batch_size"], rng)
+        batch = random_windows(data.train, block_size, TRAIN["batch_size"], rng)
         start = time.perf_counter()
-        stats = model.train_step(batch, opts, lr=lr, clip=TRAIN["clip"])
+        log["losses"].append(step(batch, lr))
         step_times.append(time.perf_counter() - start)
-        log["losses"].append(stats["loss"])
         if it % 100 == 0:
-            print(f"  iter {it}: loss {stats['loss']:.4f}, lr {lr:.2e}, "
+            print(f"  iter {it}: loss {log['losses'][-1]:.4f}, lr {lr:.2e}, "
                   f"{1e3 * np.median(step_times[-100:]):.0f} ms/iter", flush=True)
-    model.eval()
-    n = 2 if args.quick else 200
-    log["final"] = {"val_200_batches": estimate_loss(model, data.val, n, 12, eval_rng),
-                    "train_200_batches": estimate_loss(model, data.train, n, 12, eval_rng),
-                    "val_full_text": model.text_nll(data.val[:2000] if args.quick else data.val)}
-    log["final"]["val_full_text_bits_per_char"] = log["final"]["val_full_text"] / math.log(2)
+    n = 2 if quick else 200
+    log["final"] = {"val_200_batches": estimate_loss(loss, data.val, n, block_size, eval_rng),
+                    "train_200_batches": estimate_loss(loss, data.train, n, block_size, eval_rng)}
     log["median_step_ms"] = 1e3 * float(np.median(step_times))
     log["total_train_s"] = float(np.sum(step_times))
+    return log
+
+
+def train(args, torch=None) -> dict:
+    """Ours, or with ``torch`` the PyTorch twin from the same initial weights."""
+    data = load_text_dataset()
     sg.manual_seed(args.seed)
-    log["samples"] = {str(t): model.sample(1, length=300, prompt="ROMEO:", temperature=t,
-                                           top_k=40)[0] for t in (0.5, 0.8, 1.0)}
+    config = dict(CONFIG, n_layer=1 if args.quick else CONFIG["n_layer"])
+    model = CharTransformer(data.vocab.chars, **config)
+    iters = 20 if args.quick else args.iters
+    if torch is not None:
+        step, twin = torch_step_fn(torch, model, config, len(data.vocab))
+
+        def loss(x, y):
+            with torch.no_grad():
+                return twin(torch.from_numpy(x), torch.from_numpy(y)).item()
+    else:
+        opts = model.make_optimizers(TRAIN["lr"], TRAIN["weight_decay"], TRAIN["betas"])
+
+        def step(batch, lr):
+            return model.train_step(batch, opts, lr=lr, clip=TRAIN["clip"])["loss"]
+
+        def loss(x, y):
+            with sg.no_grad():
+                return model.loss(x, y).item()
+    log = run_training(step, loss, data, config["block_size"], iters, args.seed,
+                       args.eval_interval, args.quick)
+    log.update(library="torch" if torch is not None else "scratchgen", config=config)
+    if torch is None:
+        model.eval()
+        val = data.val[:2000] if args.quick else data.val
+        log["final"]["val_full_text"] = model.text_nll(val)
+        log["final"]["val_full_text_bits_per_char"] = log["final"]["val_full_text"] / math.log(2)
+        sg.manual_seed(args.seed)
+        log["samples"] = {str(t): model.sample(1, length=300, prompt="ROMEO:", temperature=t,
+                                               top_k=40)[0] for t in (0.5, 0.8, 1.0)}
+        for t, text in log["samples"].items():
+            print(f"--- temperature {t}, top-k 40 ---\n{text}")
+        if args.checkpoint:
+            sg.save({"model": model.state_dict(),
+                     "model_args": dict(config, vocab=data.vocab.chars)}, args.checkpoint)
     print(json.dumps(log["final"], indent=1))
-    for t, text in log["samples"].items():
-        print(f"--- temperature {t}, top-k 40 ---\n{text}")
-    if args.checkpoint:
-        sg.save({"model": model.state_dict(), "model_args": dict(config, vocab=data.vocab.chars)},
-                args.checkpoint)
     return log
 
 
@@ -175,6 +200,33 @@ def torch_twin(torch, vocab_size, block_size, n_layer, n_head, n_embd, sdpa):
     return GPT()
 
 
+def torch_step_fn(torch, ours, config, vocab_size, sdpa=False):
+    """The twin of ``ours`` with its weights copied, and its training step
+    ``step(batch, lr=None)`` (AdamW groups, clipping as ours)."""
+    twin = torch_twin(torch, vocab_size, config["block_size"], config["n_layer"],
+                      config["n_head"], config["n_embd"], sdpa)
+    twin.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in ours.state_dict().items()
+                          if k in twin.state_dict()}, strict=False)
+    decay = [p for p in twin.parameters() if p.dim() >= 2]
+    rest = [p for p in twin.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": TRAIN["weight_decay"]},
+                             {"params": rest, "weight_decay": 0.0}],
+                            lr=TRAIN["lr"], betas=TRAIN["betas"])
+
+    def step(batch, lr=None):
+        if lr is not None:
+            for group in opt.param_groups:
+                group["lr"] = lr
+        x, y = (b if isinstance(b, torch.Tensor) else torch.from_numpy(b) for b in batch)
+        opt.zero_grad(set_to_none=True)
+        loss = twin(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(twin.parameters(), TRAIN["clip"])
+        opt.step()
+        return loss.item()
+    return step, twin
+
+
 def build_steps(torch, args) -> dict:
     data = load_text_dataset()
     config = dict(CONFIG, n_layer=1 if args.quick else CONFIG["n_layer"])
@@ -185,26 +237,9 @@ def build_steps(torch, args) -> dict:
                           np.random.default_rng(0))
     steps = {"ours": lambda: ours.train_step((x, y), opt, clip=TRAIN["clip"])["loss"]}
     if torch is not None:
-        twin = torch_twin(torch, len(data.vocab), config["block_size"], config["n_layer"],
-                          config["n_head"], config["n_embd"], args.torch_sdpa)
-        state = {k: torch.from_numpy(v.copy()) for k, v in ours.state_dict().items()
-                 if k in twin.state_dict()}
-        twin.load_state_dict(state, strict=False)
-        decay = [p for p in twin.parameters() if p.dim() >= 2]
-        rest = [p for p in twin.parameters() if p.dim() < 2]
-        topt = torch.optim.AdamW([{"params": decay, "weight_decay": TRAIN["weight_decay"]},
-                                  {"params": rest, "weight_decay": 0.0}],
-                                 lr=TRAIN["lr"], betas=TRAIN["betas"])
+        torch_step, _ = torch_step_fn(torch, ours, config, len(data.vocab), args.torch_sdpa)
         tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-
-        def torch_step():
-            topt.zero_grad(set_to_none=True)
-            loss = twin(tx, ty)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(twin.parameters(), TRAIN["clip"])
-            topt.step()
-            return loss.item()
-        steps["torch"] = torch_step
+        steps["torch"] = lambda: torch_step((tx, ty))
     return steps
 
 
@@ -233,6 +268,8 @@ def time_steps(torch, args) -> dict:
 def parse_args(argv=None):
     p = common.base_parser(__doc__, "step")
     p.add_argument("--train", action="store_true", help="train ours (nanoGPT's CPU run)")
+    p.add_argument("--train-torch", action="store_true",
+                   help="train the PyTorch twin instead, from the same weights and batches")
     p.add_argument("--iters", type=int, default=TRAIN["iters"])
     p.add_argument("--eval-interval", type=int, default=250)
     p.add_argument("--seed", type=int, default=1337)
@@ -245,12 +282,17 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     torch = None if (args.no_torch or args.train) else common.load_torch()
+    if args.train_torch and torch is None:
+        raise SystemExit("--train-torch needs PyTorch")
     notes = common.setup_threads(args.threads, torch)
     info = common.machine_info(args.threads, torch)
     print(f"char GPT on Tiny Shakespeare: backend {backend.NAME}, {args.threads} threads")
     for line in info["blas"] + notes:
         print("  " + line)
-    results = train(args) if args.train else time_steps(torch, args)
+    if args.train or args.train_torch:
+        results = train(args, torch if args.train_torch else None)
+    else:
+        results = time_steps(torch, args)
     if args.json:
         common.write_json(args.json, info, results)
     return 0
