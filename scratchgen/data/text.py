@@ -101,7 +101,8 @@ def load_text_dataset(source: str = "shakespeare", min_length: int = 2) -> TextD
     cut = int(TRAIN_FRACTION * len(tokens))
     if min(cut, len(tokens) - cut) < min_length:
         raise TextError(f"{source}: {len(tokens)} characters are too few; each split "
-                        f"(90% / 10%) needs at least {min_length} for one window of context")
+                        f"(90% / 10%) needs at least {min_length} for one window of context "
+                        f"and its next character; use a longer text")
     return TextDataset(tokens[:cut], tokens[cut:], vocab, str(source))
 
 

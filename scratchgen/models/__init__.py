@@ -3,7 +3,7 @@
 Each model is an ``nn.Module`` built from plain constructor arguments;
 ``sample(n, labels=None)`` returns ``n`` samples in data space; likelihood
 models add per-example quantities in nats (VAEs: ``encode``, ``decode``,
-``elbo(x)``, ``iwae(x, k)``).  For training each also has
+``elbo(x)``, ``iwae(x, k)``; autoregressive models: ``log_prob(x)``).  For training each also has
 ``make_optimizers(lr)`` and ``train_step(batch, optimizers)``, which the
 shared loop in :mod:`scratchgen.runs.training` calls.
 
@@ -18,10 +18,12 @@ import json
 from pathlib import Path
 
 from ..serialization import load as load_file
+from .charlm import CharTransformer
 from .gan import GAN
+from .made import MADE
 from .vae import VAE
 
-MODELS = {"gan": GAN, "vae": VAE}
+MODELS = {"gan": GAN, "vae": VAE, "made": MADE, "charlm": CharTransformer}
 
 #: the two files of a run folder that hold its model: the config (which
 #: model, with which constructor arguments) and the checkpoint (its weights)
@@ -48,4 +50,4 @@ def load(run_dir):
     return model.eval()
 
 
-__all__ = ["GAN", "VAE", "MODELS", "CONFIG", "CHECKPOINT", "load"]
+__all__ = ["GAN", "VAE", "MADE", "CharTransformer", "MODELS", "CONFIG", "CHECKPOINT", "load"]

@@ -33,11 +33,10 @@ from __future__ import annotations
 
 import math
 
-import scratchgen as sg
-
 from .. import backend
 from .. import functional as F
-from .. import nn
+from .. import nn, optim
+from ..autograd import Tensor, no_grad
 from ..backend import xp
 from ..data.text import Vocabulary
 
@@ -115,7 +114,7 @@ class CharTransformer(nn.Module):
 
     def forward(self, idx):
         """Logits of the next token at every position: (B, T) -> (B*T, vocab)."""
-        idx = idx.data if isinstance(idx, sg.Tensor) else backend.asarray(idx)
+        idx = idx.data if isinstance(idx, Tensor) else backend.asarray(idx)
         b, t = idx.shape
         if t > self.block_size:
             raise ValueError(f"a context of {t} tokens is longer than block_size "
@@ -128,13 +127,13 @@ class CharTransformer(nn.Module):
 
     def loss(self, idx, targets):
         """Mean next-token cross-entropy in nats."""
-        targets = targets.data if isinstance(targets, sg.Tensor) else backend.asarray(targets)
+        targets = targets.data if isinstance(targets, Tensor) else backend.asarray(targets)
         return F.cross_entropy(self(idx), targets.reshape(-1))
 
     def log_prob(self, x):
         """Per-sequence log-likelihood in nats of tokens ``x`` (n, L), L <=
         block_size + 1, *given the first token*: sum_t log p(x_t | x_<t), t >= 2."""
-        x = x.data if isinstance(x, sg.Tensor) else backend.asarray(x)
+        x = x.data if isinstance(x, Tensor) else backend.asarray(x)
         n, length = x.shape
         logp = F.log_softmax(self(x[:, :-1]), axis=-1)
         rows = xp.arange(n * (length - 1))
@@ -155,7 +154,7 @@ class CharTransformer(nn.Module):
         windows = xp.lib.stride_tricks.sliding_window_view(
             backend.asarray(tokens[:count * step + 1]), step + 1)[::step]
         total = 0.0
-        with sg.no_grad():
+        with no_grad():
             for i in range(0, count, batch_size):
                 total -= float(self.log_prob(windows[i:i + batch_size]).sum().item())
         return total / (count * step)
@@ -169,7 +168,7 @@ class CharTransformer(nn.Module):
             raise ValueError(f"temperature must be > 0, got {temperature}")
         idx = backend.asarray(idx).astype(xp.int64)
         rng = backend.generator()
-        with sg.no_grad():
+        with no_grad():
             for _ in range(max_new_tokens):
                 context = idx[:, -self.block_size:]
                 t = context.shape[1]
@@ -205,7 +204,7 @@ class CharTransformer(nn.Module):
         params = list(self.parameters())
         groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
                   {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
-        return {"model": sg.optim.AdamW(groups, lr=lr, betas=betas)}
+        return {"model": optim.AdamW(groups, lr=lr, betas=betas)}
 
     def train_step(self, batch, optimizers, lr=None, clip=1.0):
         """One AdamW step on a batch ``(x, y)`` of windows; ``lr`` (if

@@ -38,12 +38,12 @@ import math
 
 import numpy as np
 
-import scratchgen as sg
-
 from .. import backend
 from .. import functional as F
-from .. import nn
+from .. import nn, optim
+from ..autograd import Tensor, no_grad
 from ..backend import xp
+from ..creation import tensor
 from .blocks import numel
 
 
@@ -85,7 +85,7 @@ class MADE(nn.Module):
         self.d = numel(data_shape)
         sizes = [self.d, *self.hidden, self.d]
         self.layers = nn.ModuleList([nn.MaskedLinear(a, b) for a, b in zip(sizes[:-1], sizes[1:])])
-        self.register_buffer("order", sg.tensor(np.zeros(self.d, dtype=np.int64)))
+        self.register_buffer("order", tensor(np.zeros(self.d, dtype=np.int64)))
         self.mask_index = 0
         self.use_mask_set(0)
 
@@ -122,7 +122,7 @@ class MADE(nn.Module):
     def log_prob(self, x):
         """log p(x) in nats per image, exact; for binary images of any shape
         (n, ...).  With several mask sets: log of their mean probability."""
-        x = x if isinstance(x, sg.Tensor) else sg.tensor(x)
+        x = x if isinstance(x, Tensor) else tensor(x)
         x_flat = x.reshape(x.shape[0], -1)
         if self.num_masks == 1:
             return self._log_prob_one(x_flat)
@@ -144,13 +144,13 @@ class MADE(nn.Module):
         x = xp.zeros((n, self.d), dtype=backend.DEFAULT_FLOAT)
         positions = xp.argsort(self.order.data)  # pixel indices in sampling order
         rng = backend.generator()
-        with sg.no_grad():
+        with no_grad():
             for pos in backend.to_numpy(positions):
-                logit = self.logits(sg.Tensor(x)).data[:, int(pos)]
+                logit = self.logits(Tensor(x)).data[:, int(pos)]
                 p = 1 / (1 + xp.exp(-logit))
                 x[:, int(pos)] = (rng.random(n) < p).astype(x.dtype)
         self.use_mask_set(current)
-        return sg.Tensor(x.reshape(n, *self.data_shape))
+        return Tensor(x.reshape(n, *self.data_shape))
 
     # -- training ---------------------------------------------------------
     def loss(self, x):
@@ -158,13 +158,13 @@ class MADE(nn.Module):
         return -self._log_prob_one(x.reshape(x.shape[0], -1)).mean()
 
     def make_optimizers(self, lr):
-        return {"model": sg.optim.Adam(self.parameters(), lr=lr)}
+        return {"model": optim.Adam(self.parameters(), lr=lr)}
 
     def train_step(self, batch, optimizers):
         """One Adam step on a dynamically binarised batch (each pixel 1 with
         probability its grey level); with several mask sets, the next set."""
         x = batch[0] if isinstance(batch, tuple) else batch
-        x = sg.Tensor((backend.generator().random(x.shape) < x.data).astype(x.data.dtype))
+        x = Tensor((backend.generator().random(x.shape) < x.data).astype(x.data.dtype))
         if self.num_masks > 1:
             self.use_mask_set((self.mask_index + 1) % self.num_masks)
         opt = optimizers["model"]

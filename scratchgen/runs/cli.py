@@ -1,7 +1,9 @@
 """The ``scratchgen`` command (also ``python -m scratchgen``).
 
     scratchgen train MODEL [--data DATA --epochs N --batch-size N --lr X --seed N --out DIR --resume]
+    scratchgen train charlm [--text FILE --iters N ...]
     scratchgen sample RUN_DIR [--n 64 --out FILE.png]
+    scratchgen sample CHARLM_RUN [--prompt TEXT --temperature T --top-k K --length N]
     scratchgen eval RUN_DIR [--json]
     scratchgen lessons [run N]
     scratchgen info
@@ -22,9 +24,40 @@ EXIT_USAGE = 2
 LESSONS = Path(__file__).resolve().parents[2] / "lessons"
 
 
+def _train_text(args) -> None:
+    from . import recipes, text_training
+    if args.resume:
+        run = text_training.resume(args.out, iters=args.iters)
+    else:
+        data = args.text or args.data or recipes.RECIPES["charlm"]["data"]
+        config = text_training.TextRunConfig(
+            data=data, seed=args.seed, model_args=recipes.RECIPES["charlm"]["args"](data))
+        for key in ("iters", "batch_size", "lr"):
+            if getattr(args, key) is not None:
+                setattr(config, key, getattr(args, key))
+        out = args.out or f"runs/charlm-{Path(data).stem}"
+        run = text_training.start(config, out)
+    try:
+        run.fit(progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: checkpoint saved in {run.dir}; continue with "
+              f"`scratchgen train charlm --out {run.dir} --resume`", file=sys.stderr)
+        sys.exit(130)
+    last = run.evals[-1]
+    print(f"iteration {run.step}: train {last['train']:.4f}, val {last['val']:.4f} nats per "
+          f"character (estimates over {run.config.eval_batches} batches)")
+    for path in text_training.write_outputs(run):
+        print(f"wrote {path}")
+    print(f"run folder: {run.dir}")
+
+
 def _train(args) -> None:
     from ..data.registry import load_dataset
     from . import recipes, training
+    if args.model == "charlm":
+        return _train_text(args)
+    if args.text or args.iters is not None:
+        raise ValueError("--text and --iters are for `scratchgen train charlm`")
     if args.resume:
         run = training.resume(args.out, epochs=args.epochs)
     else:
@@ -50,11 +83,30 @@ def _train(args) -> None:
     print(f"run folder: {run.dir}")
 
 
+def _sample_text(model, args) -> None:
+    from ..atomic import atomic_path
+    n = 1 if args.n is None else args.n
+    texts = model.sample(n, length=args.length, prompt=args.prompt or "\n",
+                         temperature=args.temperature, top_k=args.top_k)
+    text = "\n\n".join(texts)
+    print(text)
+    if args.out:
+        with atomic_path(args.out) as tmp:
+            tmp.write_text(text + "\n", encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+
+
 def _sample(args) -> None:
     from .. import backend, models
     from . import plot
     model = models.load(args.run_dir)
     backend.manual_seed(args.seed)
+    if isinstance(model, models.CharTransformer):
+        return _sample_text(model, args)
+    if args.prompt is not None or args.top_k is not None:
+        raise ValueError("--prompt and --top-k are for character-model runs (scratchgen train "
+                         "charlm); this run holds an image or point model")
+    args.n = 64 if args.n is None else args.n
     samples = model.sample(args.n).numpy()
     out = args.out or str(Path(args.run_dir) / "figures" / "samples_cli.png")
     if samples.ndim == 2 and samples.shape[1] == 2:
@@ -122,13 +174,18 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from ..data.registry import NAMES
+    from ..data.text import TEXT_SETS
     from ..models import MODELS
     parser = _Parser(prog="scratchgen", description="Generative models built from nothing.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train = sub.add_parser("train", help="train a model; writes a run folder")
     train.add_argument("model", choices=sorted(MODELS))
-    train.add_argument("--data", choices=NAMES, help="data set (default: the model's own)")
+    train.add_argument("--data", choices=NAMES + TEXT_SETS,
+                       help="data set (default: the model's own)")
+    train.add_argument("--text", metavar="FILE",
+                       help="charlm: train on this UTF-8 text file instead of Shakespeare")
+    train.add_argument("--iters", type=int, help="charlm: training iterations (default 2000)")
     train.add_argument("--root", help="folder holding MNIST/Fashion-MNIST IDX files")
     train.add_argument("--download", action="store_true",
                        help="fetch MNIST/Fashion-MNIST from the official mirrors if missing")
@@ -143,9 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = sub.add_parser("sample", help="draw samples from a trained run")
     sample.add_argument("run_dir")
-    sample.add_argument("--n", type=int, default=64)
+    sample.add_argument("--n", type=int, help="how many (default 64 images, 1 text)")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--out")
+    sample.add_argument("--prompt", help="charlm: the text to continue (default a newline)")
+    sample.add_argument("--temperature", type=float, default=1.0,
+                        help="charlm: < 1 sharper, > 1 flatter (default 1)")
+    sample.add_argument("--top-k", type=int, help="charlm: draw only from the k likeliest")
+    sample.add_argument("--length", type=int, default=500, help="charlm: characters to add")
     sample.set_defaults(func=_sample)
 
     ev = sub.add_parser("eval", help="print a trained run's metrics")

@@ -5,7 +5,11 @@
   KL of the mode histogram to the uniform one; every 2-D set: MMD and the
   1-nearest-neighbour two-sample accuracy against held-out data.
 * Likelihood models on images: test ELBO and the importance-weighted bound
-  IWAE_k, in nats per example (higher is better).
+  IWAE_k, in nats per example (higher is better); autoregressive models
+  (MADE) their exact negative log-likelihood on the test set binarised once
+  with seed 0 (``data.binary``), in nats per image (lower is better).
+* Character models: the loss on the whole validation text, in nats and
+  bits per character.
 * Image samplers: MMD and 1-NN accuracy on pixels against test images,
   and in the 128-d feature space of a small classifier trained on the data
   set (:mod:`scratchgen.feature_net`, trained on first use and cached):
@@ -34,13 +38,17 @@ Each metric's meaning and good value are documented in
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np  # host side: metrics are computed on host arrays
 
 from .. import backend
 from ..autograd import no_grad
 from ..creation import tensor
 from . import metrics
+from ..data.binary import EVAL_SEED, fixed_binarization
 from ..data.registry import load_dataset
+from ..data.text import load_text_dataset
 from .feature_net import feature_net
 from ..models import load
 from .training import read_config
@@ -69,7 +77,22 @@ def _feature_metrics(dataset: str, samples, test, seed: int) -> dict:
             "feature_net_accuracy": net.accuracy}
 
 
+def evaluate_text(run_dir) -> dict:
+    """A character model: its loss on the whole validation text (every
+    character predicted once), in nats and bits per character."""
+    from .text_training import read_text_config
+    config = read_text_config(run_dir)
+    model = load(run_dir)
+    val = load_text_dataset(config.data).val
+    nats = model.text_nll(val)
+    return {"val_nats_per_char": nats, "val_bits_per_char": nats / math.log(2),
+            "val_characters": len(val)}
+
+
 def evaluate(run_dir, n_samples: int = 2500, k: int = 50, seed: int = 0) -> dict:
+    from .text_training import is_text_run
+    if is_text_run(run_dir):
+        return evaluate_text(run_dir)
     config = read_config(run_dir)
     model = load(run_dir)
     test = load_dataset(config.data, "test")
@@ -85,6 +108,11 @@ def evaluate(run_dir, n_samples: int = 2500, k: int = 50, seed: int = 0) -> dict
     result["nn1_accuracy"] = metrics.nn1_accuracy(samples[:1000], reference)
     if test.is_image:
         result.update(_feature_metrics(config.data, samples, test, seed))
+    if hasattr(model, "log_prob") and test.is_image:
+        # exact, on the test set binarised once with a fixed seed (data.binary)
+        binary = fixed_binarization(test.x)
+        result["test_nll_nats"] = -_batched_mean(model.log_prob, binary)
+        result["test_binarization_seed"] = EVAL_SEED
     if hasattr(model, "elbo"):
         result["test_elbo_nats"] = _batched_mean(model.elbo, test.x)
         result[f"test_iwae{k}_nats"] = _batched_mean(lambda x: model.iwae(x, k), test.x)

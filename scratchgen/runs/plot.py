@@ -234,3 +234,20 @@ def line_plot(xs, ys_dict, path, xlabel, ylabel, logx=False, logy=False, title=N
     if title:
         ax.set_title(title)
     return _save(fig, path)
+
+
+def text_loss_curves(history, evals, path, title=None) -> Path:
+    """A language model's curves: the loss of each training batch and the
+    periodic train/validation estimates, in nats per character."""
+    fig = Figure(figsize=(6, 3.5))
+    ax = fig.add_subplot()
+    ax.plot([r["step"] for r in history], [r["loss"] for r in history], lw=0.5, alpha=0.5,
+            label="training batch")
+    for key in ("train", "val"):
+        ax.plot([r["step"] for r in evals], [r[key] for r in evals], "o-", label=f"{key} (estimate)")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("cross-entropy, nats per character")
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    return _save(fig, path)

@@ -29,6 +29,22 @@ def _vae_args(dataset):
             "hidden": [256] if dataset.shape[-1] == 8 else [400]}
 
 
+def _made_args(dataset):
+    if not dataset.is_image:
+        raise ValueError("MADE models binary images; use an image data set (digits, mnist, "
+                         "fashion), binarised as it trains")
+    # one hidden layer of 500, the paper's MNIST size
+    return {"data_shape": list(dataset.shape), "hidden": [500]}
+
+
+def _charlm_args(dataset):
+    """nanoGPT's CPU configuration for shakespeare_char (its README): val
+    loss about 1.88 nats after 2,000 iterations; the vocabulary is added
+    from the text by :func:`scratchgen.runs.text_training.start`."""
+    return {"block_size": 64, "n_layer": 4, "n_head": 4, "n_embd": 128, "dropout": 0.0,
+            "bias": False}
+
+
 #: per model: its default data set, its constructor arguments for a data
 #: set, and training settings per data set (or per kind: "points", "images")
 RECIPES = {
@@ -39,6 +55,14 @@ RECIPES = {
     "vae": {"data": "digits", "args": _vae_args,
             "settings": {"digits": {"epochs": 100, "batch_size": 64, "lr": 1e-3},
                          "images": {"epochs": 20, "batch_size": 128, "lr": 1e-3}}},
+    # dynamic binarisation in every step (MADE.train_step)
+    "made": {"data": "digits", "args": _made_args,
+             "settings": {"digits": {"epochs": 150, "batch_size": 100, "lr": 1e-3},
+                          "images": {"epochs": 20, "batch_size": 100, "lr": 1e-3}}},
+    # iterations, not epochs: scratchgen.runs.text_training (TextRunConfig's
+    # defaults are nanoGPT's: 2,000 iterations of 12 windows, AdamW 1e-3 with
+    # 100 warm-up steps and cosine decay to 1e-4, weight decay 0.1, clip 1.0)
+    "charlm": {"data": "shakespeare", "args": _charlm_args, "settings": {}},
 }
 
 
