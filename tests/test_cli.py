@@ -71,7 +71,8 @@ def runs(tmp_path_factory):
 def test_train_writes_a_run_folder(runs):
     where, vae, gan = runs
     for result, folder, figures in [
-            (vae, "RUN", {"losses", "samples", "reconstructions", "latent_manifold"}),
+            (vae, "RUN", {"losses", "samples", "reconstructions", "latent_manifold",
+                          "epoch_001"}),
             (gan, "RUN2", {"losses", "samples"})]:
         assert result.returncode == 0, result.stderr
         assert result.stderr == ""            # --quiet: no progress bar

@@ -302,3 +302,12 @@ def test_conditional_gan_trains_on_labelled_batches_only():
     assert all(not np.array_equal(before[k], model.state_dict()[k]) for k in before)
     with pytest.raises(ValueError, match="labelled data"):
         model.train_step(x, optimizers)
+
+
+def test_gan_can_train_with_the_minimax_loss():
+    model = GAN(hidden=8, g_depth=1, d_depth=1, g_loss="minimax")
+    fake = model.generate(6)
+    logits = model.judge(fake).numpy()
+    assert model.generator_loss(fake).item() == pytest.approx(-softplus(logits).mean(), rel=1e-5)
+    with pytest.raises(ValueError, match="g_loss must be one of"):
+        GAN(g_loss="hinge")

@@ -12,6 +12,8 @@ rejects G's samples (early in training), it maximises log sigmoid(D(G(z))):
 
     L_G = softplus(-D(G(z)))  =  BCE-with-logits(D(G(z)), 1)
 
+(``g_loss="minimax"`` trains with the game's own loss, for comparison.)
+
 Both are binary cross-entropy on logits, stable for any logit (the losses
 of the whole GAN family are derived in :mod:`.gan_losses`).
 
@@ -26,7 +28,12 @@ from .. import nn, optim
 from ..autograd import no_grad
 from ..creation import randn
 from .blocks import critic_slices, images_of, mlp, numel, unconditional
-from .gan_losses import minimax_discriminator_loss, nonsaturating_generator_loss
+from .gan_losses import (minimax_discriminator_loss, minimax_generator_loss,
+                         nonsaturating_generator_loss)
+
+#: the generator's loss: the game's own (``"minimax"``, which saturates) or
+#: the non-saturating one (the default; see :mod:`.gan_losses`)
+G_LOSSES = {"non-saturating": nonsaturating_generator_loss, "minimax": minimax_generator_loss}
 
 
 class GAN(nn.Module):
@@ -34,10 +41,13 @@ class GAN(nn.Module):
     whose generator ends in a sigmoid so samples lie in [0, 1])."""
 
     def __init__(self, data_shape=(2,), latent_dim=2, hidden=128, g_depth=2, d_depth=2,
-                 pack=1, d_steps=1, d_dropout=0.0):
+                 pack=1, d_steps=1, d_dropout=0.0, g_loss="non-saturating"):
         super().__init__()
         self.data_shape, self.latent_dim, self.hidden = tuple(data_shape), latent_dim, hidden
         self.g_depth, self.d_depth, self.pack, self.d_steps = g_depth, d_depth, pack, d_steps
+        if g_loss not in G_LOSSES:
+            raise ValueError(f"g_loss must be one of {', '.join(G_LOSSES)}; got {g_loss!r}")
+        self.g_loss = g_loss
         dim = numel(data_shape)
         is_image = len(self.data_shape) > 1
         self.generator = mlp([latent_dim] + [hidden] * g_depth + [dim], nn.ReLU,
@@ -57,7 +67,7 @@ class GAN(nn.Module):
         return minimax_discriminator_loss(self.judge(real), self.judge(fake))
 
     def generator_loss(self, fake):
-        return nonsaturating_generator_loss(self.judge(fake))
+        return G_LOSSES[self.g_loss](self.judge(fake))
 
     def sample(self, n, labels=None):
         unconditional(labels, "GAN")

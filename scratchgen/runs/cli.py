@@ -2,7 +2,7 @@
 
     scratchgen train MODEL [--data DATA --epochs N --batch-size N --lr X --seed N --out DIR --resume]
     scratchgen train charlm [--text FILE --iters N ...]
-    scratchgen sample RUN_DIR [--n 64 --out FILE.png]
+    scratchgen sample RUN_DIR [--n 64 --label K --out FILE.png]
     scratchgen sample CHARLM_RUN [--prompt TEXT --temperature T --top-k K --length N]
     scratchgen eval RUN_DIR [--json]
     scratchgen lessons [run N]
@@ -61,15 +61,10 @@ def _train(args) -> None:
     if args.resume:
         run = training.resume(args.out, epochs=args.epochs)
     else:
-        recipe = recipes.RECIPES[args.model]
-        data_name = args.data or recipe["data"]
+        data_name = args.data or recipes.RECIPES[args.model]["data"]
         dataset = load_dataset(data_name, "train", root=args.root, download=args.download)
-        settings = recipes.training_settings(args.model, data_name, dataset.is_image)
-        for key in ("epochs", "batch_size", "lr"):
-            if getattr(args, key) is not None:
-                settings[key] = getattr(args, key)
-        config = training.RunConfig(model=args.model, data=data_name, seed=args.seed,
-                                    model_args=recipe["args"](dataset), **settings)
+        config = recipes.run_config(args.model, data_name, dataset, seed=args.seed,
+                                    epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
         out = args.out or f"runs/{args.model}-{data_name}"
         run = training.start(config, out, dataset=dataset)
     try:
@@ -100,6 +95,10 @@ def _sample(args) -> None:
     from .. import backend, models
     from . import plot
     model = models.load(args.run_dir)
+    if args.label is not None and not getattr(model, "n_classes", 0):
+        raise ValueError(f"{args.run_dir} holds an unconditional {type(model).__name__}: "
+                         "--label needs a conditional model (train one with `scratchgen "
+                         "train cgan`)")
     backend.manual_seed(args.seed)
     if isinstance(model, models.CharTransformer):
         return _sample_text(model, args)
@@ -107,7 +106,8 @@ def _sample(args) -> None:
         raise ValueError("--prompt and --top-k are for character-model runs (scratchgen train "
                          "charlm); this run holds an image or point model")
     args.n = 64 if args.n is None else args.n
-    samples = model.sample(args.n).numpy()
+    labels = None if args.label is None else [args.label] * args.n
+    samples = model.sample(args.n, labels=labels).numpy()
     out = args.out or str(Path(args.run_dir) / "figures" / "samples_cli.png")
     if samples.ndim == 2 and samples.shape[1] == 2:
         plot.scatter_2d(samples, out, title=f"{args.n} samples")
@@ -202,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("run_dir")
     sample.add_argument("--n", type=int, help="how many (default 64 images, 1 text)")
     sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--label", type=int,
+                        help="class to generate (conditional models, e.g. cgan: 0..9)")
     sample.add_argument("--out")
     sample.add_argument("--prompt", help="charlm: the text to continue (default a newline)")
     sample.add_argument("--temperature", type=float, default=1.0,

@@ -32,6 +32,13 @@
 
   All use ``m = min(n_samples, test images)`` images per set, the first m
   test images, so the numbers compare across models at the same ``n``.
+* Class-conditional models (``cgan``): samples are asked for the classes
+  0, 1, ..., K-1 in turn; ``conditional_accuracy`` is how often the same
+  classifier labels a sample with the class asked for, and
+  ``conditional_accuracy_vs_real`` that over its accuracy on real test
+  images (1: the samples show their class as clearly as the data);
+  ``frechet_distance_class_k`` compares the samples of class k with the
+  test images of class k.
 
 Each metric's meaning and good value are documented in
 :mod:`scratchgen.metrics`.
@@ -89,6 +96,26 @@ def evaluate_text(run_dir) -> dict:
             "val_characters": len(val)}
 
 
+def _conditional_metrics(dataset: str, model, test, n_samples: int) -> dict:
+    """For a class-conditional model: how often the classifier labels a
+    sample with the class that was asked for (against how often it labels
+    real test images right), and the Fréchet distance per class."""
+    net = feature_net(dataset)
+    labels = np.arange(n_samples) % model.n_classes
+    samples = model.sample(n_samples, labels=labels).numpy()
+    accuracy = float((net.predict(samples) == labels).mean())
+    real_accuracy = float((net.predict(test.x) == test.y).mean())
+    result = {"conditional_accuracy": accuracy, "test_accuracy_of_classifier": real_accuracy,
+              "conditional_accuracy_vs_real": accuracy / real_accuracy}
+    for k in range(model.n_classes):
+        fake, real = samples[labels == k], test.x[test.y == k]
+        m = min(len(fake), len(real))
+        if m > 2:
+            result[f"frechet_distance_class_{k}"] = metrics.frechet_distance(
+                net.embed(fake[:m]), net.embed(real[:m]))
+    return result
+
+
 def evaluate(run_dir, n_samples: int = 2500, k: int = 50, seed: int = 0) -> dict:
     from .text_training import is_text_run
     if is_text_run(run_dir):
@@ -113,6 +140,8 @@ def evaluate(run_dir, n_samples: int = 2500, k: int = 50, seed: int = 0) -> dict
         binary = fixed_binarization(test.x)
         result["test_nll_nats"] = -_batched_mean(model.log_prob, binary)
         result["test_binarization_seed"] = EVAL_SEED
+    if getattr(model, "n_classes", 0) and test.y is not None:
+        result.update(_conditional_metrics(config.data, model, test, n_samples))
     if hasattr(model, "elbo"):
         result["test_elbo_nats"] = _batched_mean(model.elbo, test.x)
         result[f"test_iwae{k}_nats"] = _batched_mean(lambda x: model.iwae(x, k), test.x)

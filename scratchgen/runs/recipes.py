@@ -21,6 +21,24 @@ def _gan_args(dataset):
             "d_depth": 2, "d_steps": 2}
 
 
+def _dcgan_args(dataset):
+    # Radford et al.: z of 100; 64 feature maps at the widest layer of each net
+    return {"image_shape": list(dataset.shape), "latent_dim": 100, "channels": 64}
+
+
+def _wgan_gp_args(dataset):
+    if dataset.is_image:
+        return {"data_shape": list(dataset.shape), "latent_dim": 100, "channels": 64}
+    return {"data_shape": list(dataset.shape), "latent_dim": 2, "hidden": 256, "depth": 3}
+
+
+def _cgan_args(dataset):
+    if dataset.y is None:
+        raise ValueError("the conditional GAN needs labelled images; use digits, mnist or fashion")
+    return {"image_shape": list(dataset.shape), "n_classes": int(dataset.y.max()) + 1,
+            "latent_dim": 100, "channels": 64}
+
+
 def _vae_args(dataset):
     if not dataset.is_image:
         raise ValueError("the VAE has a Bernoulli decoder for images in [0, 1]; "
@@ -52,6 +70,21 @@ RECIPES = {
             "settings": {"points": {"epochs": 44, "batch_size": 512, "lr": 5e-4, "lr_decay": 0.5},
                          "digits": {"epochs": 600, "batch_size": 64, "lr": 5e-4, "lr_decay": 0.5},
                          "images": {"epochs": 30, "batch_size": 128, "lr": 2e-4, "lr_decay": 0.5}}},
+    # Radford et al.: Adam 2e-4, batch 64; 10 epochs of Fashion-MNIST, 100 of
+    # the 1,500 digits (2,300 steps)
+    "dcgan": {"data": "fashion", "args": _dcgan_args,
+              "settings": {"digits": {"epochs": 100, "batch_size": 64, "lr": 2e-4},
+                           "images": {"epochs": 10, "batch_size": 64, "lr": 2e-4}}},
+    # Gulrajani et al.: Adam 1e-4, betas (0, 0.9); a batch holds the n_critic = 5
+    # critic batches of one generator step (5 x 64 images)
+    "wgan-gp": {"data": "grid25", "args": _wgan_gp_args,
+                "settings": {"points": {"epochs": 100, "batch_size": 1280, "lr": 5e-4,
+                                        "lr_decay": 0.5},
+                             "digits": {"epochs": 400, "batch_size": 320, "lr": 1e-4},
+                             "images": {"epochs": 10, "batch_size": 320, "lr": 1e-4}}},
+    "cgan": {"data": "fashion", "args": _cgan_args,
+             "settings": {"digits": {"epochs": 100, "batch_size": 64, "lr": 2e-4},
+                          "images": {"epochs": 10, "batch_size": 64, "lr": 2e-4}}},
     "vae": {"data": "digits", "args": _vae_args,
             "settings": {"digits": {"epochs": 100, "batch_size": 64, "lr": 1e-3},
                          "images": {"epochs": 20, "batch_size": 128, "lr": 1e-3}}},
@@ -74,3 +107,17 @@ def training_settings(model: str, data: str, is_image: bool) -> dict:
         kind = "images" if is_image else "2-D points"
         raise ValueError(f"{model} does not train on {kind}; try --data {RECIPES[model]['data']}")
     return dict(found)
+
+
+def run_config(model: str, data: str, dataset, seed: int = 0, **overrides):
+    """The :class:`~scratchgen.runs.training.RunConfig` that ``scratchgen
+    train MODEL --data DATA`` starts: the recipe's constructor arguments for
+    ``dataset`` and its settings, with ``overrides`` (epochs, batch_size, lr,
+    lr_decay; None keeps the recipe's)."""
+    from .training import RunConfig
+    if model not in RECIPES:
+        raise ValueError(f"no recipe for model {model!r}; models: {', '.join(RECIPES)}")
+    settings = training_settings(model, data, dataset.is_image)
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    return RunConfig(model=model, data=data, seed=seed, model_args=RECIPES[model]["args"](dataset),
+                     **settings)

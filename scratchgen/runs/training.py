@@ -43,6 +43,9 @@ from ..models import CHECKPOINT, CONFIG, MODELS
 from ..serialization import load, save
 
 LOSSES, FIGURES = "losses.csv", "figures"
+#: the noise seed of the per-epoch sample grids of image models, and how
+#: many grids a run writes at most
+EPOCH_SAMPLE_SEED, MAX_EPOCH_GRIDS = 1234, 20
 
 
 @dataclass
@@ -150,11 +153,35 @@ class Run:
                         if self.step % self.config.checkpoint_every == 0:
                             self.save_checkpoint()
                         stop_if_pressed()
+                    # a grid per epoch; at most about 20 grids in a long run
+                    every = -(-self.config.epochs // MAX_EPOCH_GRIDS)
+                    if self.dataset.is_image and (self.loader.epoch % every == 0
+                                                  or self.loader.epoch == self.config.epochs):
+                        self.epoch_samples()
             except KeyboardInterrupt:
                 self.save_checkpoint()
                 raise
         self.save_checkpoint()
         self.model.eval()
+
+
+    def epoch_samples(self, n: int = 60):
+        """Write ``figures/epoch_NNN.png``: ``n`` samples of the model after
+        the epoch just finished, from the same noise every epoch (seeded here),
+        so the grids show one generator learning.  The training's random
+        stream is put back afterwards: the samples change nothing, and a
+        resumed run still equals an uninterrupted one."""
+        from . import plot
+        saved = backend.get_rng_state()
+        backend.manual_seed(EPOCH_SAMPLE_SEED)
+        try:
+            self.model.eval()
+            samples = self.model.sample(n).numpy()  # conditional: classes 0, 1, ... by column
+        finally:
+            self.model.train()
+            backend.set_rng_state(saved)
+        return plot.sample_grid(samples, self.dir / FIGURES / f"epoch_{self.loader.epoch:03d}.png",
+                                nrow=10, title=f"{self.config.model}, epoch {self.loader.epoch}")
 
 
 @contextlib.contextmanager
