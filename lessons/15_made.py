@@ -29,7 +29,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 import scratchgen as sg
-from scratchgen import plot
+from scratchgen.runs import plot
 from scratchgen.data import DataLoader, load_digits
 from scratchgen.data.binary import fixed_binarization
 from scratchgen.models.made import MADE, made_degrees, made_masks
