@@ -1,7 +1,10 @@
 """Shared test set-up: hypothesis profiles and a fixed seed per test.
 
 Profiles: ``dev`` (default, 60 examples), ``ci`` (fewer examples, no deadline:
-CI runs on 2 slow cores), ``thorough`` (500 examples).  Choose one with
+CI runs on 2 slow cores), ``guard`` (a few examples: CI's second pass under
+the numpy-guard backend looks for GPU-only mistakes, which any input shows,
+not for numerical edge cases, which the first pass covers), ``thorough``
+(500 examples).  Choose one with
 ``HYPOTHESIS_PROFILE=thorough python -m pytest``; CI=true selects ``ci``.
 """
 import os
@@ -14,6 +17,8 @@ import scratchgen as sg
 settings.register_profile("dev", max_examples=60, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("guard", max_examples=6, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", max_examples=500, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
