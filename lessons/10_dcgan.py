@@ -133,10 +133,10 @@ image_grid(per_epoch, ["init"] + [f"epoch {e}" for e in shown[1:]],
            "10_dcgan_samples_per_epoch.png")
 
 # %% [markdown]
-# Before training, G paints faint noise (tanh of small values, mid-grey).
-# Blobs with the rough mass of a digit come first; later epochs sharpen the
-# strokes, and a column can change its digit while G and D trade, before it
-# settles.
+# Before training, G paints faint noise (tanh of small values, mid-grey),
+# still grey after the first epoch's 23 steps.  By epoch 18 every column is
+# a digit; later epochs sharpen the strokes, and a column can change its
+# digit while G and D trade (the sixth: 5, then 8, then 3) before it settles.
 #
 # ## 3. Walking through latent space
 #
@@ -168,10 +168,11 @@ print(f"norm of z at the ends {np.linalg.norm(ends, axis=-1).mean():.2f}; "
       f"of slerp's {np.linalg.norm(paths[:, 4], axis=-1).mean():.2f}")
 
 # %% [markdown]
-# Each row morphs one digit into another through in-between shapes (a 1
-# thickens into a 7, a loop closes into a 9): the generator has learnt a
-# continuous map from noise to digits, not a lookup table of training
-# images.  `scratchgen eval RUN` measures the same generator with numbers:
+# Each row morphs one digit into another through in-between shapes (in the
+# full run a 9's loop slides down into a 6, a 7 bends round into a 0, a 9
+# opens into a 7), and a row that starts and ends on the same digit (a 5)
+# changes only its style: the generator has learnt a continuous map from
+# noise to digits, not a lookup table of training images.  `scratchgen eval RUN` measures the same generator with numbers:
 # the Fréchet distance of its samples to the test images in the feature
 # space of a small classifier, and precision/recall (lesson 08 and
 # `benchmarks/bench_dcgan_fashion.py`, which compares it with PyTorch
