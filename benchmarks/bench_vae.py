@@ -1,0 +1,267 @@
+"""VAE quality and speed against a PyTorch twin on the same budget.
+
+For each model, ours (``scratchgen.models.VAE`` / ``ConvVAE``, trained
+through their own ``loss``) and a PyTorch twin built from the same layers:
+
+* **MLP** 784-400-20 (PyTorch's ``examples/vae``): Linear 784→400, ReLU,
+  Linear 400→40 (mu, logvar); Linear 20→400, ReLU, Linear 400→784 logits.
+* **ConvVAE** (``scratchgen/models/conv_vae.py``): Conv2d 1→32→64 (k4 s2
+  p1, ReLU), Linear 3136→256→40; Linear 20→256→3136, ConvTranspose2d
+  64→32→1 (k4 s2 p1).
+
+The same for both: architecture, initial weights (PyTorch's, copied into
+ours), Adam lr 1e-3, batch 128 (drop_last), epochs, the data order (one
+permutation per epoch from a seeded NumPy generator) and, with
+``--binarize dynamic``, the same Bernoulli draws of every training batch
+(x_bin = u < x, u ~ U(0, 1) drawn on the host once per step).  Each library
+draws its own reparameterisation noise.  The test set is binarised once,
+with a fixed seed, for the binarised runs.
+
+Reported, per library: test ELBO over the whole test set (one sample per
+image) and IWAE_k on the first ``--n-iwae`` test images (``--k`` samples),
+both in nats per image, and seconds per epoch.  The two libraries' epochs
+are interleaved (ours, torch, torch, ours, ...) in one process on the same
+thread count, so drift of a shared machine hits both.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_vae.py \\
+        --model mlp --binarize none --epochs 10 --threads 1 --json out.json
+    python benchmarks/bench_vae.py --quick       # smoke run on the 8×8 digits
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import numpy as np
+
+import _common as common  # this folder is sys.path[0] when run as a script
+import scratchgen as sg
+from scratchgen import backend
+from scratchgen.data.registry import load_dataset
+from scratchgen.models.conv_vae import ConvVAE
+from scratchgen.models.vae import VAE
+
+LATENT, BATCH, LR = 20, 128, 1e-3
+
+
+def ours_model(kind: str, shape):
+    if kind == "mlp":
+        return VAE(shape, latent_dim=LATENT, hidden=[400])
+    return ConvVAE(shape, latent_dim=LATENT)
+
+
+def torch_model(kind: str, shape, torch):
+    """The twin: the same layers under the same names as ours."""
+    nn = torch.nn
+    c, side = shape[0], shape[-1]
+    dim = c * side * side
+    model = nn.Module()
+    if kind == "mlp":
+        model.features = nn.Flatten()
+        model.encoder = nn.Sequential(nn.Linear(dim, 400), nn.ReLU(), nn.Linear(400, 2 * LATENT))
+        model.decoder = nn.Sequential(nn.Linear(LATENT, 400), nn.ReLU(), nn.Linear(400, dim))
+        return model
+    small = side // 4
+    model.features = nn.Sequential(nn.Conv2d(c, 32, 4, 2, 1), nn.ReLU(),
+                                   nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(), nn.Flatten())
+    model.encoder = nn.Sequential(nn.Linear(64 * small * small, 256), nn.ReLU(),
+                                  nn.Linear(256, 2 * LATENT))
+    model.decoder = nn.Sequential(
+        nn.Linear(LATENT, 256), nn.ReLU(), nn.Linear(256, 64 * small * small), nn.ReLU(),
+        nn.Unflatten(1, (64, small, small)), nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(),
+        nn.ConvTranspose2d(32, c, 4, 2, 1))
+    return model
+
+
+# -- the twin's objective, written as ours is (scratchgen/models/vae.py) ------
+
+def torch_terms(model, x, torch):
+    """(log p(x|z), KL) per example at one reparameterised z."""
+    F = torch.nn.functional
+    h = model.encoder(model.features(x))
+    mu, logvar = h[:, :LATENT], h[:, LATENT:]
+    z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+    logits = model.decoder(z).reshape(len(x), -1)
+    log_px_z = -F.binary_cross_entropy_with_logits(logits, x.reshape(len(x), -1),
+                                                   reduction="none").sum(-1)
+    kl = 0.5 * (mu * mu + logvar.exp() - 1 - logvar).sum(-1)
+    return log_px_z, kl
+
+
+def torch_iwae(model, x, k, torch):
+    F = torch.nn.functional
+    x_flat = x.reshape(len(x), -1)
+    h = model.encoder(model.features(x))
+    mu, logvar = h[:, :LATENT], h[:, LATENT:]
+    log_w = []
+    for _ in range(k):
+        eps = torch.randn_like(mu)
+        z = mu + (0.5 * logvar).exp() * eps
+        log_px_z = -F.binary_cross_entropy_with_logits(model.decoder(z).reshape(len(x), -1),
+                                                       x_flat, reduction="none").sum(-1)
+        log_prior = -0.5 * (math.log(2 * math.pi) + z * z).sum(-1)
+        log_q = -0.5 * (math.log(2 * math.pi) + logvar + eps * eps).sum(-1)
+        log_w.append(log_px_z + log_prior - log_q)
+    return torch.logsumexp(torch.stack(log_w), 0) - math.log(k)
+
+
+# -- one library behind one interface ----------------------------------------
+
+class Ours:
+    name = "ours"
+
+    def __init__(self, model):
+        self.model, self.opt = model, model.make_optimizers(LR)["model"]
+
+    def step(self, x):
+        self.opt.zero_grad()
+        loss = self.model.loss(sg.tensor(x))
+        loss.backward()
+        self.opt.step()
+
+    def bounds(self, x, fn):
+        """Sum over ``x`` of ``fn(model, batch)``, under no_grad."""
+        self.model.eval()
+        total = 0.0
+        with sg.no_grad():
+            for start in range(0, len(x), 500):
+                total += float(fn(self.model, sg.tensor(x[start:start + 500])).sum().item())
+        self.model.train()
+        return total
+
+    def elbo_sum(self, x):
+        return self.bounds(x, lambda m, b: m.elbo(b))
+
+    def iwae_sum(self, x, k):
+        return self.bounds(x, lambda m, b: m.iwae(b, k))
+
+
+class Torch:
+    name = "torch"
+
+    def __init__(self, model, torch):
+        self.model, self.torch = model, torch
+        self.opt = torch.optim.Adam(model.parameters(), lr=LR)
+
+    def step(self, x):
+        self.opt.zero_grad()
+        log_px_z, kl = torch_terms(self.model, self.torch.from_numpy(x), self.torch)
+        loss = (kl - log_px_z).mean()
+        loss.backward()
+        self.opt.step()
+
+    def bounds(self, x, fn):
+        total = 0.0
+        with self.torch.no_grad():
+            for start in range(0, len(x), 500):
+                total += float(fn(self.torch.from_numpy(x[start:start + 500])).sum())
+        return total
+
+    def elbo_sum(self, x):
+        return self.bounds(x, lambda b: (lambda r, kl: r - kl)(*torch_terms(self.model, b, self.torch)))
+
+    def iwae_sum(self, x, k):
+        return self.bounds(x, lambda b: torch_iwae(self.model, b, k, self.torch))
+
+
+# -- the run -----------------------------------------------------------------
+
+def load_data(name: str, binarize: str, n_train: int | None):
+    train, test = load_dataset(name, "train").x[:n_train], load_dataset(name, "test").x
+    if binarize == "dynamic":  # the test set once, with a fixed seed
+        test = (np.random.default_rng(123).random(test.shape) < test).astype(np.float32)
+    return train.astype(np.float32), test.astype(np.float32)
+
+
+def run(kind, binarize, epochs, seed, k, n_iwae, data, n_train, torch) -> dict:
+    train, test = load_data(data, binarize, n_train)
+    shape = train.shape[1:]
+    sg.manual_seed(seed)
+    ours = ours_model(kind, shape)
+    libs = [Ours(ours)]
+    if torch is not None:
+        torch.manual_seed(seed)
+        twin = torch_model(kind, shape, torch)
+        ours.load_state_dict({key: v.detach().numpy() for key, v in twin.state_dict().items()})
+        libs.append(Torch(twin, torch))
+    seconds = {lib.name: [] for lib in libs}
+    for epoch in range(epochs):
+        rng = np.random.default_rng([seed, epoch])
+        order = rng.permutation(len(train))
+        batches = [train[order[i:i + BATCH]] for i in range(0, len(train) - BATCH + 1, BATCH)]
+        if binarize == "dynamic":
+            batches = [(rng.random(b.shape, dtype=np.float32) < b).astype(np.float32)
+                       for b in batches]
+        for lib in (libs if epoch % 2 == 0 else libs[::-1]):
+            start = time.perf_counter()
+            for x in batches:
+                lib.step(x)
+            seconds[lib.name].append(time.perf_counter() - start)
+        print(f"  epoch {epoch + 1}: " + ", ".join(f"{n} {s[-1]:.1f} s" for n, s in seconds.items()),
+              flush=True)
+    result = {"model": kind, "binarize": binarize, "epochs": epochs, "seed": seed, "k": k,
+              "n_iwae": n_iwae, "data": data}
+    for lib in libs:
+        sg.manual_seed(seed + 1)
+        if torch is not None:
+            torch.manual_seed(seed + 1)
+        start = time.perf_counter()
+        elbo = lib.elbo_sum(test) / len(test)
+        iwae = lib.iwae_sum(test[:n_iwae], k) / n_iwae
+        result[lib.name] = {"test_elbo": elbo, f"test_iwae{k}": iwae,
+                            "s_per_epoch": float(np.median(seconds[lib.name])),
+                            "eval_s": time.perf_counter() - start}
+        print(f"  {lib.name}: test ELBO {elbo:.2f}, IWAE_{k} {iwae:.2f} nats "
+              f"({result[lib.name]['eval_s']:.0f} s to evaluate)", flush=True)
+    if torch is not None:
+        for key in ("test_elbo", f"test_iwae{k}"):
+            result[f"{key}_rel_diff"] = (result["ours"][key] - result["torch"][key]) / abs(
+                result["torch"][key])
+        result["time_ratio"] = result["ours"]["s_per_epoch"] / result["torch"]["s_per_epoch"]
+    return result
+
+
+def main(argv=None) -> int:
+    p = common.base_parser(__doc__, "epoch")
+    p.add_argument("--model", choices=["mlp", "conv", "both"], default="both")
+    p.add_argument("--binarize", choices=["none", "dynamic", "both"], default="both")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--k", type=int, default=1000, help="importance samples for IWAE")
+    p.add_argument("--n-iwae", type=int, default=1000, help="test images for IWAE")
+    p.add_argument("--data", default="fashion", choices=["fashion", "mnist", "digits"])
+    args = p.parse_args(argv)
+    n_train = None
+    if args.quick:  # seconds: the bundled digits, a few steps, few samples
+        args.data, args.epochs, args.k, args.n_iwae, n_train = "digits", 1, 5, 50, 512
+    torch = None if args.no_torch else common.load_torch()
+    common.setup_threads(args.threads, torch)
+    info = common.machine_info(args.threads, torch)
+    print(f"scratchgen VAE benchmark: {args.data}, backend {backend.NAME}, {args.threads} threads, "
+          f"torch {info['torch'] or 'not installed: ours only'}")
+    warning = common.env_warning()
+    if warning:
+        print(warning)
+    results, rows = [], []
+    for kind in (["mlp", "conv"] if args.model == "both" else [args.model]):
+        for binarize in (["none", "dynamic"] if args.binarize == "both" else [args.binarize]):
+            print(f"{kind}, binarize {binarize}, {args.epochs} epochs, seed {args.seed}:", flush=True)
+            r = run(kind, binarize, args.epochs, args.seed, args.k, args.n_iwae, args.data,
+                    n_train, torch)
+            results.append(r)
+            for name in ("ours", "torch"):
+                if name in r:
+                    rows.append({"model": kind, "binarize": binarize, "library": name,
+                                 "test ELBO": f"{r[name]['test_elbo']:.2f}",
+                                 f"IWAE_{args.k}": f"{r[name][f'test_iwae{args.k}']:.2f}",
+                                 "s/epoch": f"{r[name]['s_per_epoch']:.1f}"})
+    print()
+    common.print_table(rows, list(rows[0]))
+    if args.json:
+        common.write_json(args.json, {**info, "quick": args.quick}, results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
