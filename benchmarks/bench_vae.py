@@ -236,13 +236,13 @@ def main(argv=None) -> int:
     if args.quick:  # seconds: the bundled digits, a few steps, few samples
         args.data, args.epochs, args.k, args.n_iwae, n_train = "digits", 1, 5, 50, 512
     torch = None if args.no_torch else common.load_torch()
-    common.setup_threads(args.threads, torch)
+    notes = common.setup_threads(args.threads, torch)
     info = common.machine_info(args.threads, torch)
     print(f"scratchgen VAE benchmark: {args.data}, backend {backend.NAME}, {args.threads} threads, "
           f"torch {info['torch'] or 'not installed: ours only'}")
     warning = common.env_warning()
-    if warning:
-        print(warning)
+    for line in notes + ([warning] if warning else []):
+        print(line)
     results, rows = [], []
     for kind in (["mlp", "conv"] if args.model == "both" else [args.model]):
         for binarize in (["none", "dynamic"] if args.binarize == "both" else [args.binarize]):
