@@ -23,7 +23,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 import scratchgen as sg
-from scratchgen import plot
+from scratchgen.runs import plot
 from scratchgen.data import DataLoader, load_digits
 from scratchgen.models.conv_vae import ConvVAE
 from scratchgen.models.vae import VAE

@@ -28,9 +28,9 @@
 import numpy as np
 
 import scratchgen as sg
-from scratchgen import plot
+from scratchgen.runs import plot
 from scratchgen.data import DataLoader, load_digits
-from scratchgen.feature_net import feature_net
+from scratchgen.runs.feature_net import feature_net
 from scratchgen.models.conv_vae import ConditionalVAE
 
 from _common import FIGURES, parse_args  # lessons/_common.py
@@ -117,7 +117,7 @@ print(f"wrote {path}")
 # %% [markdown]
 # ## 5. Does the model draw the class asked for?
 #
-# The project's small CNN classifier (`scratchgen.feature_net`, trained on
+# The project's small CNN classifier (`scratchgen.runs.feature_net`, trained on
 # the real training digits, cached after the first use) labels 1,000
 # samples, 100 per asked class.  Its accuracy on the real test digits is the
 # yardstick: a perfect conditional model would score about the same on its

@@ -38,9 +38,10 @@ from matplotlib.figure import Figure
 import scratchgen as sg
 from scratchgen.data import DataLoader
 from scratchgen.data.registry import load_dataset
-from scratchgen.metrics import mode_coverage
-from scratchgen.models import GAN, RECIPES, training_settings
+from scratchgen.models import GAN
 from scratchgen.models.vae import VAE
+from scratchgen.runs.metrics import mode_coverage
+from scratchgen.runs.recipes import RECIPES, training_settings
 
 from _common import parse_args, savefig  # lessons/_common.py
 

@@ -182,7 +182,9 @@ def test_progress_bar_ctrl_c_and_resume(tmp_path):
     ["nosuch"],
     ["train", "nosuch"],
     ["train", "vae", "--data", "nosuch", "--out", "X"],
-    ["train", "vae", "--data", "ring8", "--out", "X"],      # the VAE models images
+    ["train", "convvae", "--data", "ring8", "--out", "X"],  # the conv VAE models images
+    ["train", "gan", "--beta", "4", "--out", "X"],           # beta weighs a VAE's KL
+    ["train", "vae", "--beta", "-1", "--out", "X"],
     ["train", "vae", "--epochs", "many", "--out", "X"],
     ["train", "vae", "--batch-size", "0", "--out", "X"],
     ["train", "gan", "--batch-size", "100000", "--out", "X"],  # no step in an epoch

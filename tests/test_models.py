@@ -324,9 +324,15 @@ def test_load_without_a_checkpoint_or_with_an_unknown_model(tmp_path):
         models.load(tmp_path / "nothing")
 
 
-def test_vae_recipe_refuses_points():
-    with pytest.raises(ValueError, match="image data set"):
-        recipes.RECIPES["vae"]["args"](load_dataset("ring8", "test"))
+def test_vae_recipes_by_kind_of_data():
+    """Points get the Gaussian decoder; the conv and conditional VAEs refuse them."""
+    ring8 = load_dataset("ring8", "test")
+    assert recipes.RECIPES["vae"]["args"](ring8)["likelihood"] == "gaussian"
+    with pytest.raises(ValueError, match="for images"):
+        recipes.RECIPES["convvae"]["args"](ring8)
+    with pytest.raises(ValueError, match="labelled images"):
+        recipes.RECIPES["cvae"]["args"](ring8)
+    assert recipes.RECIPES["cvae"]["args"](load_dataset("digits", "test"))["n_classes"] == 10
 
 
 def test_several_discriminator_steps_each_take_their_own_slice(monkeypatch):

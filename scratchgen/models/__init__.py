@@ -20,14 +20,15 @@ from pathlib import Path
 from ..serialization import load as load_file
 from .cgan import ConditionalGAN
 from .charlm import CharTransformer
+from .conv_vae import ConditionalVAE, ConvVAE
 from .dcgan import DCGAN
 from .gan import GAN
 from .made import MADE
-from .vae import VAE
+from .vae import VAE, VAEBase
 from .wgan_gp import WGANGP
 
 MODELS = {"gan": GAN, "dcgan": DCGAN, "wgan-gp": WGANGP, "cgan": ConditionalGAN, "vae": VAE,
-          "made": MADE, "charlm": CharTransformer}
+          "convvae": ConvVAE, "cvae": ConditionalVAE, "made": MADE, "charlm": CharTransformer}
 
 #: the two files of a run folder that hold its model: the config (which
 #: model, with which constructor arguments) and the checkpoint (its weights)
@@ -54,5 +55,5 @@ def load(run_dir):
     return model.eval()
 
 
-__all__ = ["GAN", "DCGAN", "WGANGP", "ConditionalGAN", "VAE", "MADE", "CharTransformer", "MODELS",
-           "CONFIG", "CHECKPOINT", "load"]
+__all__ = ["GAN", "DCGAN", "WGANGP", "ConditionalGAN", "VAE", "VAEBase", "ConvVAE",
+           "ConditionalVAE", "MADE", "CharTransformer", "MODELS", "CONFIG", "CHECKPOINT", "load"]

@@ -1,6 +1,7 @@
 """The ``scratchgen`` command (also ``python -m scratchgen``).
 
     scratchgen train MODEL [--data DATA --epochs N --batch-size N --lr X --seed N --out DIR --resume]
+    scratchgen train vae|convvae|cvae [--beta B ...]
     scratchgen train charlm [--text FILE --iters N ...]
     scratchgen sample RUN_DIR [--n 64 --label K --out FILE.png]
     scratchgen sample CHARLM_RUN [--prompt TEXT --temperature T --top-k K --length N]
@@ -53,7 +54,11 @@ def _train_text(args) -> None:
 
 def _train(args) -> None:
     from ..data.registry import load_dataset
+    from ..models import MODELS, VAEBase
     from . import recipes, training
+    if args.beta is not None and not issubclass(MODELS[args.model], VAEBase):
+        raise ValueError(f"--beta weighs the KL term of a VAE (vae, convvae, cvae); "
+                         f"{args.model} has none")
     if args.model == "charlm":
         return _train_text(args)
     if args.text or args.iters is not None:
@@ -65,6 +70,8 @@ def _train(args) -> None:
         dataset = load_dataset(data_name, "train", root=args.root, download=args.download)
         config = recipes.run_config(args.model, data_name, dataset, seed=args.seed,
                                     epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
+        if args.beta is not None:
+            config.model_args["beta"] = args.beta
         out = args.out or f"runs/{args.model}-{data_name}"
         run = training.start(config, out, dataset=dataset)
     try:
@@ -98,7 +105,7 @@ def _sample(args) -> None:
     if args.label is not None and not getattr(model, "n_classes", 0):
         raise ValueError(f"{args.run_dir} holds an unconditional {type(model).__name__}: "
                          "--label needs a conditional model (train one with `scratchgen "
-                         "train cgan`)")
+                         "train cgan` or `cvae`)")
     backend.manual_seed(args.seed)
     if isinstance(model, models.CharTransformer):
         return _sample_text(model, args)
@@ -193,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float)
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--beta", type=float,
+                       help="VAEs: the weight of the KL term (beta-VAE; default 1, the ELBO)")
     train.add_argument("--out", help="run folder (default runs/MODEL-DATA)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -203,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--n", type=int, help="how many (default 64 images, 1 text)")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--label", type=int,
-                        help="class to generate (conditional models, e.g. cgan: 0..9)")
+                        help="class to generate (conditional models, cgan and cvae: 0..9)")
     sample.add_argument("--out")
     sample.add_argument("--prompt", help="charlm: the text to continue (default a newline)")
     sample.add_argument("--temperature", type=float, default=1.0,

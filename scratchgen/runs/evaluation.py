@@ -32,13 +32,14 @@
 
   All use ``m = min(n_samples, test images)`` images per set, the first m
   test images, so the numbers compare across models at the same ``n``.
-* Class-conditional models (``cgan``): samples are asked for the classes
-  0, 1, ..., K-1 in turn; ``conditional_accuracy`` is how often the same
-  classifier labels a sample with the class asked for, and
+* Class-conditional models (``cgan``, ``cvae``): samples are asked for the
+  classes 0, 1, ..., K-1 in turn; ``conditional_accuracy`` is how often the
+  same classifier labels a sample with the class asked for, and
   ``conditional_accuracy_vs_real`` that over its accuracy on real test
   images (1: the samples show their class as clearly as the data);
   ``frechet_distance_class_k`` compares the samples of class k with the
-  test images of class k.
+  test images of class k.  A conditional VAE's ELBO and IWAE are bounds on
+  log p(x|y), with the test labels.
 
 Each metric's meaning and good value are documented in
 :mod:`scratchgen.metrics`.
@@ -61,11 +62,14 @@ from ..models import load
 from .training import read_config
 
 
-def _batched_mean(fn, x, batch_size=500) -> float:
+def _batched_mean(fn, x, labels=None, batch_size=500) -> float:
+    """Mean over ``x`` of the per-example ``fn(batch)`` (``fn(batch,
+    batch_labels)`` when ``labels`` are given), in batches, without a graph."""
     total = 0.0
     for start in range(0, len(x), batch_size):
+        extra = () if labels is None else (labels[start:start + batch_size],)
         with no_grad():
-            total += float(fn(tensor(x[start:start + batch_size])).sum().item())
+            total += float(fn(tensor(x[start:start + batch_size]), *extra).sum().item())
     return total / len(x)
 
 
@@ -140,10 +144,13 @@ def evaluate(run_dir, n_samples: int = 2500, k: int = 50, seed: int = 0) -> dict
         binary = fixed_binarization(test.x)
         result["test_nll_nats"] = -_batched_mean(model.log_prob, binary)
         result["test_binarization_seed"] = EVAL_SEED
-    if getattr(model, "n_classes", 0) and test.y is not None:
+    conditional = bool(getattr(model, "n_classes", 0)) and test.y is not None
+    if conditional:
         result.update(_conditional_metrics(config.data, model, test, n_samples))
     if hasattr(model, "elbo"):
-        result["test_elbo_nats"] = _batched_mean(model.elbo, test.x)
-        result[f"test_iwae{k}_nats"] = _batched_mean(lambda x: model.iwae(x, k), test.x)
+        labels = test.y if conditional else None  # a conditional VAE bounds log p(x|y)
+        result["test_elbo_nats"] = _batched_mean(model.elbo, test.x, labels)
+        result[f"test_iwae{k}_nats"] = _batched_mean(lambda x, *y: model.iwae(x, k, *y),
+                                                     test.x, labels)
     return {key: (float(v) if isinstance(v, (float, np.floating)) else v)
             for key, v in result.items()}

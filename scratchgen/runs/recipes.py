@@ -41,10 +41,28 @@ def _cgan_args(dataset):
 
 def _vae_args(dataset):
     if not dataset.is_image:
-        raise ValueError("the VAE has a Bernoulli decoder for images in [0, 1]; "
-                         "use an image data set (digits, mnist, fashion)")
+        # a Gaussian decoder with learned variance for points (models/vae.py),
+        # a 2-D latent like the GAN's noise: lesson 14 sets the two side by side
+        return {"image_shape": list(dataset.shape), "latent_dim": 2, "hidden": [256, 256],
+                "likelihood": "gaussian"}
     return {"image_shape": list(dataset.shape), "latent_dim": 2 if dataset.shape[-1] == 8 else 20,
             "hidden": [256] if dataset.shape[-1] == 8 else [400]}
+
+
+def _convvae_args(dataset):
+    if not dataset.is_image:
+        raise ValueError("the conv VAE is for images (digits, mnist, fashion); "
+                         "`scratchgen train vae` models 2-D points")
+    # 8 latent dimensions on the 8x8 digits (lesson 12), 20 on 28x28 as the MLP VAE
+    return {"image_shape": list(dataset.shape), "latent_dim": 8 if dataset.shape[-1] == 8 else 20}
+
+
+def _cvae_args(dataset):
+    if dataset.y is None:
+        raise ValueError("the conditional VAE needs labelled images; use digits, mnist or fashion")
+    # the label carries the class, so z needs fewer dimensions: 4 on the digits (lesson 13)
+    return {**_convvae_args(dataset), "latent_dim": 4 if dataset.shape[-1] == 8 else 20,
+            "n_classes": int(dataset.y.max()) + 1}
 
 
 def _made_args(dataset):
@@ -86,8 +104,16 @@ RECIPES = {
              "settings": {"digits": {"epochs": 100, "batch_size": 64, "lr": 2e-4},
                           "images": {"epochs": 10, "batch_size": 64, "lr": 2e-4}}},
     "vae": {"data": "digits", "args": _vae_args,
-            "settings": {"digits": {"epochs": 100, "batch_size": 64, "lr": 1e-3},
+            "settings": {"points": {"epochs": 44, "batch_size": 512, "lr": 1e-3, "lr_decay": 0.5},
+                         "digits": {"epochs": 100, "batch_size": 64, "lr": 1e-3},
                          "images": {"epochs": 20, "batch_size": 128, "lr": 1e-3}}},
+    # lessons 12 and 13: 80 epochs of the digits; 10 of Fashion-MNIST, as benchmarks/bench_vae.py
+    "convvae": {"data": "digits", "args": _convvae_args,
+                "settings": {"digits": {"epochs": 80, "batch_size": 64, "lr": 1e-3},
+                             "images": {"epochs": 10, "batch_size": 128, "lr": 1e-3}}},
+    "cvae": {"data": "digits", "args": _cvae_args,
+             "settings": {"digits": {"epochs": 80, "batch_size": 64, "lr": 1e-3},
+                          "images": {"epochs": 10, "batch_size": 128, "lr": 1e-3}}},
     # dynamic binarisation in every step (MADE.train_step)
     "made": {"data": "digits", "args": _made_args,
              "settings": {"digits": {"epochs": 150, "batch_size": 100, "lr": 1e-3},

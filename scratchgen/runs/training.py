@@ -263,13 +263,11 @@ def write_figures(run: Run) -> list:
     else:
         paths.append(plot.scatter_2d(samples, folder / "samples.png", data=data.x[:5000],
                                      centers=data.centers, title="samples over the data"))
-    if hasattr(model, "encode") and data.is_image:
-        x = tensor(data.x[:8])
-        with no_grad():
-            mu, _ = model.encode(x)
-            recon = model.decode(mu).numpy()
+    if hasattr(model, "reconstruct") and data.is_image:   # the VAEs
+        labels = data.y[:8] if getattr(model, "n_classes", 0) else None
+        recon = model.reconstruct(tensor(data.x[:8]), labels).numpy()
         paths.append(plot.reconstructions(data.x[:8], recon, folder / "reconstructions.png"))
-        if model.latent_dim == 2:
+        if model.latent_dim == 2 and labels is None:
             decode = lambda z: model.decode(tensor(z)).numpy()  # noqa: E731
             with no_grad():
                 paths.append(plot.latent_manifold(decode, folder / "latent_manifold.png"))
