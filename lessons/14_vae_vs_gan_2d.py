@@ -116,9 +116,9 @@ for name in ("ring8", "two_moons"):
 # On ring8, 2,500 samples each, scored as in lesson 07: modes hit, share of
 # *high-quality* samples (within 3 std = 0.03 of a mode centre) and the KL
 # of the mode histogram from uniform.  The VAE also has a likelihood: its
-# test log-density (IWAE_100, nats per point); the data's own is about
-# log(1/8) + log N(0; 0, 0.01² I) = 5.1 nats per point at the modes'
-# centres, a ceiling no model reaches on average.
+# test log-density (IWAE_100, nats per point).  The true density's own
+# average is log(1/8) - H(N(0, 0.01² I)) = -2.08 + 6.37 = 4.3 nats per
+# point (H = 1 + log(2 pi 0.01²) is the entropy of one mode): the ceiling.
 
 # %%
 ring = load_dataset("ring8", "test")
@@ -176,12 +176,22 @@ fig.tight_layout()
 savefig(fig, "14_vae_vs_gan_2d.png")
 
 # %% [markdown]
-# What the figure shows.  The GAN's points sit on the modes (most within
-# 3 std); the VAE's spread along the circle between them, the
+# What the figure shows.  On ring8 the GAN's points sit on the modes (over
+# 95% within 3 std); the VAE's spread along the circle between them, the
 # "bridges" of the density panel, where the red decoder means run from one
-# mode to the next.  The VAE misses no mode and no part of a moon: every
-# training point had to be explained.  The price is probability mass where
-# there are no data, which a likelihood never forgives and a discriminator
-# always does.  Models that get both (sharp and covering) came later:
+# mode to the next: all 8 modes, fewer than half of the samples close to
+# one.  The VAE misses no mode: every training point had to be explained.
+# The price is probability mass where there are no data, which a
+# likelihood never forgives and a discriminator always does.
+#
+# On the moons the VAE does worse still: its decoder means form a single
+# curve from one moon's top to the other's bottom (one latent direction in
+# use, the other collapsed onto the prior) and the rest of the shape is
+# left to a wide decoder variance: a blurred cloud with the right support.
+# A Gaussian decoder can always explain data by noise instead of by z, and
+# when that is cheaper in ELBO the optimiser takes it (the same posterior
+# collapse as in lesson 12).  The GAN has no such exit: its samples trace
+# both moons, with a thin trail where its continuous generator has to jump
+# between them.  Models that get both (sharp and covering) came later:
 # VAEs with richer priors or decoders, GANs with mode-covering losses, and
 # the diffusion models that took over from both.
