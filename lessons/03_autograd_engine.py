@@ -182,6 +182,12 @@ print("scratchgen's gradients are the hand-written sums; "
 # not raw arrays.  With `create_graph=True` the backward pass therefore
 # records a graph of its own, and the gradient it returns can be
 # differentiated again.  (WGAN-GP's gradient penalty needs exactly this.)
+# Where a backward is a hand-fused, speed-tuned form (the matrix product's,
+# batch norm's, BCE-with-logits', LeakyReLU's), the plain rule sits first in
+# the same file as runnable code (`matmul_grads_plain` in
+# `scratchgen/ops/arithmetic.py`, `leaky_relu_plain` in `ops/activations.py`,
+# ...), and `tests/test_plain_and_fast.py` checks that the two agree, second
+# derivatives included.
 #
 # For tanh, with t = tanh(x):  t' = 1 - t^2,  t'' = -2 t (1 - t^2),
 # t''' = (1 - t^2)(6 t^2 - 2).  Because tanh acts elementwise, the gradient

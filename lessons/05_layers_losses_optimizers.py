@@ -145,7 +145,9 @@ print("gradient of the mean cross-entropy = (softmax - onehot) / N: checked")
 #   so every weight moves about lr per step whatever its gradient's scale.
 #
 # The update rules are written out in `scratchgen/optim/sgd.py` and
-# `adam.py`; they are PyTorch's, term for term.
+# `adam.py`; they are PyTorch's, term for term.  Adam's are in
+# `Adam._update_plain`, line by line; the step runs `Adam._update`, the same
+# numbers computed in place (tests/test_plain_and_fast.py checks that).
 
 # %%
 epochs = 1 if args.quick else 30

@@ -27,7 +27,7 @@ from matplotlib.patches import Rectangle
 import scratchgen as sg
 from scratchgen import functional as F
 from scratchgen import nn
-from scratchgen.conv import im2col
+from scratchgen.conv import conv2d_plain, im2col_plain
 
 from _common import parse_args, savefig  # lessons/_common.py
 
@@ -99,7 +99,7 @@ print("conv2d_loops(x, w) =\n", conv2d_loops(x, w)[0, 0])
 # pixel it holds.
 
 # %%
-cols = im2col(sg.tensor(x), kernel_size=2).numpy()  # scratchgen's im2col
+cols = im2col_plain(sg.tensor(x), kernel_size=2).numpy()  # scratchgen's plain im2col
 print("cols =\n", cols.astype(int))
 
 fig = Figure(figsize=(12, 4.2))
@@ -152,10 +152,17 @@ savefig(fig, "06_im2col.png")
 # Our own im2col in NumPy is four lines of index arithmetic: the row of
 # input pixel (a, i) is s a + i, an outer sum of two ranges, and fancy
 # indexing with those index arrays gathers all patches at once.
+#
+# scratchgen has this layout as `conv.im2col_plain` and `conv.conv2d_plain`
+# (tensor ops: pad, one strided slice per kernel offset, stack), the first
+# thing in `scratchgen/conv.py`.  `F.conv2d` computes the same numbers with
+# the batch index *last* in each column and no padded copy of the image,
+# which suits NumPy's loops at DCGAN sizes (the module docstring says why);
+# `benchmarks/bench_plain_fast.py` times the two.
 
 # %%
 def im2col_numpy(x, kh, kw, stride=1, padding=0):
-    """(N, C, H, W) -> (C kh kw, N oh ow), the layout of scratchgen.conv.im2col."""
+    """(N, C, H, W) -> (C kh kw, N oh ow), the layout of scratchgen.conv.im2col_plain."""
     n, c, h, w_ = x.shape
     xpad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     oh, ow = output_size(h, kh, stride, padding), output_size(w_, kw, stride, padding)
@@ -182,11 +189,13 @@ for stride, padding in ((1, 0), (1, 1), (2, 1), (3, 2)):
     loops = conv2d_loops(xb, wb, stride, padding)
     gemm = conv2d_gemm(xb, wb, stride, padding)
     library = F.conv2d(sg.tensor(xb), sg.tensor(wb), stride=stride, padding=padding).numpy()
+    plain = conv2d_plain(sg.tensor(xb), sg.tensor(wb), stride=stride, padding=padding).numpy()
     print(f"stride {stride}, padding {padding}: output {library.shape}, "
           f"|gemm - loops| {np.abs(gemm - loops).max():.1e}, "
           f"|F.conv2d - loops| {np.abs(library - loops).max():.1e}")
     np.testing.assert_allclose(gemm, loops, atol=1e-5)
     np.testing.assert_allclose(library, loops, atol=1e-5)
+    np.testing.assert_allclose(plain, loops, atol=1e-5)
 
 # %% [markdown]
 # The output sizes follow oh = floor((H + 2p - k) / s) + 1.  Three cases

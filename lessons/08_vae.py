@@ -75,7 +75,9 @@ print(f"train {x_train.shape}, test {x_test.shape}; "
 # the binary cross-entropy summed over the 64 pixels (not averaged: the
 # ELBO is a log-probability of the whole image, in nats).  With logits the
 # loss is softplus(l) - x l, finite for any l (lesson 05's log-sum-exp
-# argument), where sigma followed by log would underflow to log 0.
+# argument), where sigma followed by log would underflow to log 0.  (The
+# rule as ops is `_bce_with_logits_plain` in `scratchgen/losses.py`;
+# `F.binary_cross_entropy_with_logits` is the same numbers as one Function.)
 #
 # One caveat.  A Bernoulli wants pixels that are 0 or 1; ours have 17 grey
 # levels.  Scoring grey targets with the BCE is the usual practice, but then

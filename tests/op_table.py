@@ -786,6 +786,15 @@ TABLE = [
         ("conv.avg_pool2d",), max_examples=CONV_EXAMPLES),
     OpSpec("im2col", conv.im2col, im2col_case(), ("conv.im2col",), max_examples=CONV_EXAMPLES),
     OpSpec("col2im", conv.col2im, col2im_case(), ("conv.col2im",), max_examples=CONV_EXAMPLES),
+    # the plain layouts beside the fast ones (their agreement: test_plain_and_fast.py)
+    OpSpec("conv2d_plain", conv.conv2d_plain, conv2d_case(), ("conv.conv2d_plain",),
+           max_examples=CONV_EXAMPLES),
+    OpSpec("conv_transpose2d_plain", conv.conv_transpose2d_plain,
+           conv_transpose2d_case().filter(lambda c: c.arrays[1].shape[2] > c.kwargs["padding"]
+                                          and c.arrays[1].shape[3] > c.kwargs["padding"]),
+           ("conv.conv_transpose2d_plain",), max_examples=CONV_EXAMPLES),
+    OpSpec("im2col_plain", conv.im2col_plain, im2col_case(), ("conv.im2col_plain",),
+           max_examples=CONV_EXAMPLES),
 
     # losses, every reduction
     OpSpec("binary_cross_entropy_with_logits", F.binary_cross_entropy_with_logits,

@@ -109,3 +109,24 @@ def test_quick_run_prints_tables_and_writes_json(tmp_path):
         assert row["ours_peak_mb"] > 0
         if has_torch:
             assert row["loss_rel_diff"] < 1e-4
+
+
+def test_bench_plain_fast_swaps_real_forms_computes_the_same_step_and_restores():
+    """benchmarks/bench_plain_fast.py swaps each fast form for its plain rule
+    by name: every name must exist (a rename would otherwise time nothing),
+    the swapped step must compute the same loss, and the swap must undo."""
+    saved = {name: sys.modules.get(name) for name in ("_common", "bench_models")}
+    sys.modules.update(_common=_load("_common", BENCH / "_common.py"), bench_models=bm)
+    try:
+        pf = _load("bench_plain_fast", BENCH / "bench_plain_fast.py")
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                del sys.modules[name]
+            else:
+                sys.modules[name] = module
+    _, every, _ = pf.ALL
+    originals = [getattr(owner, name) for owner, name, _ in every]
+    fast, plain_step = pf.step_pair("vae", every)
+    assert float(plain_step().item()) == pytest.approx(float(fast().item()), rel=1e-5)
+    assert [getattr(owner, name) for owner, name, _ in every] == originals

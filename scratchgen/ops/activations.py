@@ -5,7 +5,7 @@ from .. import backend
 from ..autograd import Function, Tensor, as_tensor
 from ..backend import xp
 from .broadcast import _constant
-from .elementwise import exp
+from .elementwise import exp, where
 from .reductions import _keepdims_shape, _normalize_axis
 
 
@@ -17,10 +17,20 @@ class ReLU(Function):
         return gy * _constant((self.inputs[0].data > 0).astype(gy.data.dtype))
 
 
+def leaky_relu_plain(x, slope=0.01):
+    """The textbook rule, a select: its gradient, through ``where``, is 1
+    where x > 0 and slope elsewhere (at the kink too).  :class:`LeakyReLU`
+    below computes the same numbers."""
+    # y = x if x > 0 else slope x
+    return where(x > 0, x, slope * x)
+
+
 class LeakyReLU(Function):
-    """y = x for x > 0, slope * x otherwise; that is max(x, slope x) when
-    slope <= 1 and min(x, slope x) above 1, which needs no mask array.
-    The gradient is 1 where x > 0, slope elsewhere (at the kink too)."""
+    """``leaky_relu_plain`` as one Function: max(x, slope x) when slope <= 1
+    and min(x, slope x) above 1, which needs no mask array forward, and a
+    backward that is one product with a precomputed scale.  What it buys:
+    1.18-1.23x on the DCGAN step
+    (``benchmarks/bench_plain_fast.py``, two runs; AMD EPYC, 2 shared vCPUs, 1 thread)."""
 
     def __init__(self, slope):
         self.slope = slope
