@@ -10,7 +10,7 @@ Floors (the layering test parses these lines):
     0 backend guard allocator atomic
     1 autograd
     2 ops creation
-    3 conv losses gradcheck functional
+    3 conv resample losses gradcheck functional
     4 nn
     5 optim
     6 serialization data scratchgen
@@ -35,6 +35,7 @@ What each file holds, and what it builds on:
    ``Tensor`` as operators and methods.  ``creation.py``: tensor, zeros,
    randn, ...
 3. ``conv.py``: im2col convolutions, transposed convolutions and pools.
+   ``resample.py``: ``interpolate`` (nearest and bilinear resizing).
    ``losses.py``: the losses in stable forms.  ``gradcheck.py``: finite
    differences against backward.  ``functional.py``: ``F``, the stateless
    building blocks gathered in one namespace.

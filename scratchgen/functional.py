@@ -15,15 +15,18 @@ from .backend import xp
 from .conv import avg_pool2d, conv2d, conv_transpose2d, max_pool2d
 from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
                      gaussian_kl, gaussian_nll, mse_loss)
-from .ops import (AddMM, concatenate, exp, leaky_relu, log, log_softmax, logsumexp, relu,
-                  sigmoid, softmax, softplus, stack, tanh, where)
+from .ops import (AddMM, concatenate, elu, exp, leaky_relu, log, log_softmax, logsumexp, relu,
+                  sigmoid, silu, softmax, softplus, stack, tanh, where)
 from .ops import sum as _sum
 from .ops import swapaxes
+from .resample import interpolate
 
 __all__ = [
-    "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "exp", "log", "logsumexp",
+    "relu", "leaky_relu", "elu", "silu", "sigmoid", "tanh", "softplus", "exp", "log",
+    "logsumexp",
     "softmax", "log_softmax", "linear", "conv2d", "conv_transpose2d", "max_pool2d",
-    "avg_pool2d", "batch_norm", "layer_norm", "gelu", "scaled_dot_product_attention", "dropout", "concatenate", "stack", "where",
+    "avg_pool2d", "batch_norm", "layer_norm", "gelu", "scaled_dot_product_attention", "dropout",
+    "dropout2d", "group_norm", "interpolate", "concatenate", "stack", "where",
     "binary_cross_entropy_with_logits", "binary_cross_entropy", "cross_entropy",
     "mse_loss", "gaussian_kl", "gaussian_nll",
 ]
@@ -353,6 +356,26 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     return weights @ value
 
 
+def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
+    """Group normalisation (Wu & He, 2018): split the C channels of each
+    example into ``num_groups`` groups and normalise each group over its
+    channels and positions, then scale and shift per channel.  It is layer
+    norm over the reshaped example (N, G, C/G * H * W), so it reuses that
+    fused Function; ``weight`` and ``bias`` have shape (C,)."""
+    if x.ndim < 2 or x.shape[1] % num_groups:
+        raise ValueError(f"group_norm: {num_groups} groups must divide the channels (axis 1) "
+                         f"of the input {x.shape}")
+    n, c = x.shape[:2]
+    per_group = x.size // (n * num_groups) if n else 0
+    y = layer_norm(x.reshape(n, num_groups, per_group), per_group, eps=eps).reshape(x.shape)
+    channel = (1, c) + (1,) * (x.ndim - 2)
+    if weight is not None:
+        y = y * weight.reshape(channel)
+    if bias is not None:
+        y = y + bias.reshape(channel)
+    return y
+
+
 def dropout(x, p=0.5, training=True):
     """Zero each element with probability p and scale the survivors by
     1/(1 - p), so the expected value is unchanged ("inverted dropout")."""
@@ -361,4 +384,18 @@ def dropout(x, p=0.5, training=True):
     if not training or p == 0:
         return x
     keep = backend.generator().random(x.shape, dtype=x.data.dtype) >= p
+    return x * Tensor(keep.astype(x.data.dtype) / (1 - p))
+
+
+def dropout2d(x, p=0.5, training=True):
+    """Channel dropout: zero whole channels of (N, C, H, W) with probability
+    p (a feature map's neighbouring pixels are correlated, so dropping single
+    pixels regularises little), survivors scaled by 1/(1 - p)."""
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout2d probability must be in [0, 1), got {p}")
+    if x.ndim != 4:
+        raise ValueError(f"dropout2d: expected (N, C, H, W), got {x.shape}")
+    if not training or p == 0:
+        return x
+    keep = backend.generator().random(x.shape[:2] + (1, 1), dtype=x.data.dtype) >= p
     return x * Tensor(keep.astype(x.data.dtype) / (1 - p))

@@ -463,6 +463,54 @@ def _np_attention(q, k, v=None, attn_mask=None, is_causal=False):
 
 
 @st.composite
+def group_norm_case(draw):
+    groups = draw(st.integers(1, 2))
+    c = groups * draw(st.integers(1, 2))
+    shape = (draw(st.integers(1, 2)), c) + draw(st.sampled_from([(), (2,), (2, 2)]))
+    arrays = [draw(distinct(shape))]  # spread-out groups: no near-zero variance
+    if draw(st.booleans()):
+        arrays += [draw(values((c,), 0.5, 2.0)), draw(values((c,)))]
+    return Case(tuple(arrays), {"num_groups": groups})
+
+
+def _group_norm(x, *affine, num_groups):
+    return F.group_norm(x, num_groups, *affine)
+
+
+@st.composite
+def interpolate_case(draw):
+    mode = draw(st.sampled_from(["nearest", "bilinear"]))
+    x = draw(values((1, draw(st.integers(1, 2)), draw(st.integers(1, 3)),
+                     draw(st.integers(1, 3)))))
+    how = draw(st.sampled_from(["size", "scale"]))
+    kw = ({"size": (draw(st.integers(1, 4)), draw(st.integers(1, 4)))} if how == "size"
+          else {"scale_factor": draw(st.sampled_from([2, 1.5, 0.5]))})
+    if mode == "bilinear":
+        kw["align_corners"] = draw(st.booleans())
+    if how == "scale" and min(int(n * kw["scale_factor"]) for n in x.shape[2:]) < 1:
+        kw = {"size": x.shape[2:], **({"align_corners": False} if mode == "bilinear" else {})}
+    return Case((x,), {"mode": mode, **kw})
+
+
+@st.composite
+def dropout2d_case(draw):
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), 2, 2)
+    return Case((draw(values(shape)),),
+                {"p": draw(st.sampled_from([0.0, 0.5])), "training": draw(st.booleans())})
+
+
+def _dropout2d(x, p, training):
+    sg.manual_seed(123)  # the same mask on every evaluation of the finite difference
+    return F.dropout2d(x, p, training)
+
+
+@st.composite
+def select_case(draw):
+    shape = draw(shapes())
+    return Case((draw(values(shape)), draw(hnp.arrays(np.bool_, shape))))
+
+
+@st.composite
 def dropout_case(draw):
     return Case((draw(values(draw(shapes()))),),
                 {"p": draw(st.sampled_from([0.0, 0.3, 0.5])), "training": draw(st.booleans())})
@@ -744,6 +792,11 @@ TABLE = [
     OpSpec("sigmoid", F.sigmoid, unary(-4.0, 4.0), ("ops.sigmoid",),
            lambda x: 1 / (1 + np.exp(-x))),
     OpSpec("tanh", F.tanh, unary(), ("ops.tanh",), np.tanh),
+    OpSpec("silu", F.silu, unary(-4.0, 4.0), ("ops.silu",), lambda x: x / (1 + np.exp(-x))),
+    OpSpec("elu", F.elu, unary(-3.0, 3.0, kinks=(0.0,), alpha=st.sampled_from([1.0, 0.5])),
+           ("ops.elu",), lambda x, alpha: np.where(x > 0, x, alpha * np.expm1(x))),
+    OpSpec("select", lambda g, mask: ops.select(mask.data, g), select_case(), ("ops.select",),
+           lambda g, mask: np.where(mask, g, 0.0)),
     OpSpec("softplus", F.softplus, unary(-4.0, 4.0), ("ops.softplus",),
            lambda x: np.logaddexp(0, x)),
     OpSpec("softmax", F.softmax, along_axis(), ("ops.softmax",), _np_softmax),
@@ -767,6 +820,10 @@ TABLE = [
     OpSpec("scaled_dot_product_attention", F.scaled_dot_product_attention, attention_case(),
            ("F.scaled_dot_product_attention",), _np_attention),
     OpSpec("dropout", _dropout, dropout_case(), ("F.dropout",)),
+    OpSpec("dropout2d", _dropout2d, dropout2d_case(), ("F.dropout2d",)),
+    OpSpec("group_norm", _group_norm, group_norm_case(), ("F.group_norm",)),
+    OpSpec("interpolate", F.interpolate, interpolate_case(), ("F.interpolate",),
+           max_examples=CONV_EXAMPLES),
     OpSpec("conv2d", F.conv2d, conv2d_case(), ("conv.conv2d",), max_examples=CONV_EXAMPLES),
     OpSpec("conv_transpose2d", F.conv_transpose2d, conv_transpose2d_case(),
            ("conv.conv_transpose2d",), max_examples=CONV_EXAMPLES),

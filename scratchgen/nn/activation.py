@@ -3,6 +3,8 @@
 ``Sequential``."""
 from __future__ import annotations
 
+import warnings
+
 from .. import functional as F
 from .module import Module
 
@@ -48,3 +50,55 @@ class GELU(Module):
 
     def extra_repr(self):
         return f"approximate={self.approximate!r}"
+
+
+class SiLU(Module):
+    """x sigma(x), the "swish"."""
+
+    def forward(self, x):
+        return F.silu(x)
+
+
+class ELU(Module):
+    """x for x > 0, alpha (e^x - 1) otherwise."""
+
+    def __init__(self, alpha: float = 1.0):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x):
+        return F.elu(x, self.alpha)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}"
+
+
+def _implicit_dim(name, ndim):
+    """PyTorch's old rule when ``dim`` is not given: 0 for 0-, 1- and 3-D
+    input, else 1; it warns, since the rule surprises (pass ``dim``)."""
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call "
+                  "to include dim=X as an argument.", UserWarning, stacklevel=3)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+class Softmax(Module):
+    """Softmax along ``dim``: non-negative values that sum to 1."""
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        dim = self.dim if self.dim is not None else _implicit_dim("softmax", x.ndim)
+        return F.softmax(x, dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    """log softmax along ``dim``, stable (``x - logsumexp(x)``)."""
+
+    def forward(self, x):
+        dim = self.dim if self.dim is not None else _implicit_dim("log_softmax", x.ndim)
+        return F.log_softmax(x, dim)

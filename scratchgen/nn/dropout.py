@@ -20,3 +20,11 @@ class Dropout(Module):
 
     def extra_repr(self):
         return f"p={self.p}"
+
+
+class Dropout2d(Dropout):
+    """Channel dropout on (N, C, H, W): zero whole channels with
+    probability p (Tompson et al., 2015); :func:`scratchgen.functional.dropout2d`."""
+
+    def forward(self, x):
+        return F.dropout2d(x, self.p, self.training)

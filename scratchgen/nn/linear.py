@@ -86,16 +86,28 @@ class MaskedLinear(Linear):
 
 class Embedding(Module):
     """A table of ``num_embeddings`` vectors of size ``embedding_dim``;
-    integer indices of any shape (...) give vectors of shape (..., dim)."""
+    integer indices of any shape (...) give vectors of shape (..., dim).
 
-    def __init__(self, num_embeddings: int, embedding_dim: int):
+    ``padding_idx`` (PyTorch's option) names a row that stands for
+    padding: it starts at zeros and never receives a gradient, so it stays
+    whatever it is set to."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx=None):
         super().__init__()
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError(f"Embedding: padding_idx={padding_idx} must lie in "
+                                 f"[-{num_embeddings}, {num_embeddings})")
+            padding_idx %= num_embeddings
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.padding_idx = padding_idx
         self.weight = empty_parameter(num_embeddings, embedding_dim)
         self.reset_parameters()
 
     def reset_parameters(self):
         init.normal_(self.weight)
+        if self.padding_idx is not None:
+            self.weight.data[self.padding_idx] = 0
 
     def forward(self, indices):
         index = indices.data if isinstance(indices, Tensor) else backend.asarray(indices)
@@ -105,7 +117,13 @@ class Embedding(Module):
         if index.size and not (0 <= int(index.min()) and int(index.max()) < self.num_embeddings):
             raise IndexError(f"{self!r}: indices must lie in [0, {self.num_embeddings}), got "
                              f"values from {int(index.min())} to {int(index.max())}")
-        return self.weight[index]
+        rows = self.weight[index]
+        if self.padding_idx is None:
+            return rows
+        # the padding row's value, as a constant: no gradient reaches it
+        padding = (index == self.padding_idx)[..., None]
+        return F.where(padding, self.weight.detach()[index], rows)
 
     def extra_repr(self):
-        return f"{self.num_embeddings}, {self.embedding_dim}"
+        pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{pad}"

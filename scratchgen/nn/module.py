@@ -223,6 +223,33 @@ class Module:
             p.requires_grad = requires_grad
         return self
 
+    def to(self, dtype):
+        """Cast every floating-point parameter and buffer (and its gradient)
+        to ``dtype`` in place, and return self: ``model.to("float64")`` for
+        a gradient check, as PyTorch's ``.to(torch.float64)``.  Integer
+        buffers (counts) keep their type.  The device is not an argument:
+        ``SCRATCHGEN_BACKEND`` chooses it for the whole process."""
+        try:
+            dtype = backend.dtype_of(dtype)
+        except TypeError:
+            raise TypeError(f"{type(self).__name__}.to({dtype!r}): scratchgen's to() takes a "
+                            "floating-point dtype (e.g. 'float64'); the device is chosen for "
+                            "the whole process by SCRATCHGEN_BACKEND") from None
+        if dtype.kind != "f":
+            raise TypeError(f"{type(self).__name__}.to: {dtype} is not a floating-point dtype")
+        for t in chain(self.parameters(), self.buffers()):
+            if t.dtype.kind == "f":
+                t.data = t.data.astype(dtype, copy=False)
+                if t.grad is not None:
+                    t.grad = Tensor(t.grad.data.astype(dtype))
+        return self
+
+    def double(self):
+        return self.to("float64")
+
+    def float(self):  # noqa: A003 (PyTorch's name)
+        return self.to("float32")
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.parameters():
             p.grad = None if set_to_none or p.grad is None else Tensor(xp.zeros_like(p.data))

@@ -116,3 +116,37 @@ class LayerNorm(Module):
     def extra_repr(self):
         return (f"{self.normalized_shape}, eps={self.eps}, "
                 f"elementwise_affine={self.elementwise_affine}")
+
+
+class GroupNorm(Module):
+    """Group normalisation (Wu & He, 2018): the channels of each example in
+    ``num_groups`` groups, each normalised with its own statistics (so, like
+    LayerNorm, it does not depend on the batch and works for a batch of
+    one), then a per-channel ``weight`` (ones) and ``bias`` (zeros).
+    :func:`scratchgen.functional.group_norm` does the arithmetic."""
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
+                 affine: bool = True):
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_channels={num_channels} must be divisible by "
+                             f"num_groups={num_groups}")
+        self.num_groups, self.num_channels, self.eps, self.affine = \
+            num_groups, num_channels, eps, affine
+        self.register_parameter("weight", empty_parameter(num_channels) if affine else None)
+        self.register_parameter("bias", empty_parameter(num_channels) if affine else None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        if self.affine:
+            init.ones_(self.weight)
+            init.zeros_(self.bias)
+
+    def forward(self, x):
+        if x.ndim < 2 or x.shape[1] != self.num_channels:
+            raise ValueError(f"{self!r}: expected input (N, {self.num_channels}, ...), got "
+                             f"{x.shape}")
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"

@@ -15,14 +15,14 @@ raw arrays, so the backward pass can itself be differentiated.
 from __future__ import annotations
 
 from ..autograd import Tensor, as_tensor, astype
-from .activations import (LeakyReLU, LogSoftmax, LogSumExp, ReLU, Sigmoid, Softmax, Softplus,
-                          Tanh, leaky_relu, log_softmax, logsumexp, relu, sigmoid, softmax,
-                          softplus, tanh)
+from .activations import (ELU, LeakyReLU, LogSoftmax, LogSumExp, ReLU, Sigmoid, SiLU, Softmax,
+                          Softplus, Tanh, elu, leaky_relu, log_softmax, logsumexp, relu,
+                          sigmoid, silu, softmax, softplus, tanh)
 from .arithmetic import (Add, AddMM, Div, MatMul, Mul, Neg, Pow, Sub, add, div, matmul, mul, neg,
                          pow, sub)
 from .broadcast import BroadcastTo, SumTo, broadcast_to, sum_to
-from .elementwise import (Abs, Clip, Exp, Log, Maximum, Minimum, Sqrt, Where, abs, clip, exp,
-                          log, maximum, minimum, sqrt, where)
+from .elementwise import (Abs, Clip, Exp, Log, Maximum, Minimum, Select, Sqrt, Where, abs, clip,
+                          exp, log, maximum, minimum, select, sqrt, where)
 from .reductions import Max, Min, Sum, max, mean, min, sum, var
 from .shapes import (Concatenate, GetItem, Pad, Reshape, ScatterAdd, Transpose, concatenate,
                      expand_dims, flatten, getitem, pad, reshape, split, squeeze, stack,

@@ -5,7 +5,7 @@ from .. import backend
 from ..autograd import Function, Tensor, as_tensor
 from ..backend import xp
 from .broadcast import _constant
-from .elementwise import exp, where
+from .elementwise import exp, select, where
 from .reductions import _keepdims_shape, _normalize_axis
 
 
@@ -14,7 +14,7 @@ class ReLU(Function):
         return xp.maximum(x, 0)
 
     def backward(self, gy):
-        return gy * _constant((self.inputs[0].data > 0).astype(gy.data.dtype))
+        return select(self.inputs[0].data > 0, gy)
 
 
 def leaky_relu_plain(x, slope=0.01):
@@ -49,16 +49,67 @@ class LeakyReLU(Function):
         return gy * _constant(scale)
 
 
+def _sigmoid_array(x):
+    """sigma(x) = 1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) for x < 0:
+    the exponent is never positive, so nothing overflows, and each side
+    is accurate to a few ulps in *relative* terms.  (The tanh form
+    (1 + tanh(x/2))/2 cancels for x < 0: it gives 0 at x = -20 in float32,
+    where sigma is 2.06e-9, and a wrong log-likelihood downstream.)"""
+    numerator = xp.exp(xp.minimum(x, 0))  # 1 for x >= 0, e^x = e^-|x| below
+    e = xp.abs(x, out=xp.empty_like(x))     # out=: an array even when 0-d
+    xp.negative(e, out=e)
+    xp.exp(e, out=e)                        # e^-|x| in (0, 1]: no overflow
+    e += 1
+    return xp.divide(numerator, e, out=e)
+
+
 class Sigmoid(Function):
-    """sigma(x) = 1/(1+e^-x), computed as (1 + tanh(x/2))/2, which never
-    overflows; sigma' = sigma (1 - sigma)."""
+    """sigma(x) = 1/(1+e^-x), in the stable form of ``_sigmoid_array``;
+    sigma' = sigma (1 - sigma)."""
 
     def forward(self, x):
-        return 0.5 * (1 + xp.tanh(0.5 * x))
+        return _sigmoid_array(x)
 
     def backward(self, gy):
         y = self.output
         return gy * y * (1 - y)
+
+
+class SiLU(Function):
+    """silu(x) = x sigma(x) (the "swish"); silu' = sigma (1 + x (1 - sigma))."""
+
+    def forward(self, x):
+        return x * _sigmoid_array(x)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        s = sigmoid(x)
+        return gy * (s * (1 + x * (1 - s)))
+
+
+class ELU(Function):
+    """elu(x) = x for x > 0, alpha (e^x - 1) otherwise, computed branch-free
+    as ``relu(x) + alpha expm1(min(x, 0))`` (expm1: accurate near 0, where
+    e^x - 1 cancels).  elu' = 1 for x > 0, alpha e^x otherwise (PyTorch's
+    side at the kink)."""
+
+    def __init__(self, alpha):
+        self.alpha = alpha
+
+    def forward(self, x):
+        negative = xp.minimum(x, 0, out=xp.empty_like(x))
+        y = xp.expm1(negative, out=negative)
+        y *= self.alpha
+        y += xp.maximum(x, 0)
+        return y
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        positive = x.data > 0
+        # 1 where x > 0; alpha e^x, selected, elsewhere (clip: slope 1 up to 0 inclusive)
+        slope = _constant(positive.astype(x.data.dtype)) + select(
+            ~positive, self.alpha * exp(x.clip(None, 0)))
+        return gy * slope
 
 
 class Tanh(Function):
@@ -140,6 +191,8 @@ def relu(x): return ReLU()(x)
 def leaky_relu(x, negative_slope=0.01): return LeakyReLU(negative_slope)(x)
 def sigmoid(x): return Sigmoid()(x)
 def tanh(x): return Tanh()(x)
+def silu(x): return SiLU()(x)
+def elu(x, alpha=1.0): return ELU(alpha)(x)
 def softplus(x): return Softplus()(x)
 def logsumexp(x, axis=None, keepdims=False): return LogSumExp(axis, keepdims)(x)
 def softmax(x, axis=-1): return Softmax(axis)(x)

@@ -6,7 +6,7 @@ from ..autograd import Function, Tensor, as_tensor
 from ..backend import xp
 from .blas_layout import columnwise
 from .broadcast import _operands, sum_to
-from .elementwise import log
+from .elementwise import log, select, where
 
 
 class Add(Function):
@@ -59,15 +59,28 @@ class Neg(Function):
 
 class Pow(Function):
     """y = a ** b.  dy/da = b a^(b-1);  dy/db = y log a (only when b needs it,
-    so a constant exponent works for negative bases)."""
+    so a constant exponent works for negative bases).
+
+    At the boundary, PyTorch's values: dy/da = 0 where b = 0 and a = 0 (a^0
+    is the constant 1, but b a^(b-1) would be 0 * inf there), and
+    dy/db = 0 where a = 0 and b >= 0 (0^b is constant there; y log a would
+    be 0 * -inf).  Those positions are selected out, and their operands
+    replaced by a harmless 1 first ("double where"), so that the second
+    derivative, which differentiates the masked formula too, meets no inf."""
 
     def forward(self, a, b):
         return a ** b
 
     def backward(self, gy):
         a, b = self.inputs
-        ga = sum_to(gy * b * a ** (b - 1), a.shape) if self.needs_input_grad[0] else None
-        gb = sum_to(gy * self.output * log(a), b.shape) if self.needs_input_grad[1] else None
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            live = (b.data != 0) | (a.data != 0)
+            safe_a = where(live, a, 1.0)
+            ga = sum_to(select(live, gy * b * safe_a ** (b - 1)), a.shape)
+        if self.needs_input_grad[1]:
+            live = ~((a.data == 0) & (b.data >= 0))
+            gb = sum_to(select(live, gy * self.output * log(where(live, a, 1.0))), b.shape)
         return ga, gb
 
 

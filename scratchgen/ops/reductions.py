@@ -9,6 +9,7 @@ from .. import backend
 from ..autograd import Function, Tensor, as_tensor
 from ..backend import xp
 from .broadcast import _constant, broadcast_to
+from .elementwise import select
 
 
 def _normalize_axis(axis, ndim):
@@ -48,9 +49,10 @@ class _Extremum(Function):
     def backward(self, gy):
         x = self.inputs[0]
         keep = _keepdims_shape(x.shape, _normalize_axis(self.axis, x.ndim))
-        hit = (x.data == self.output.data.reshape(keep)).astype(x.data.dtype)
-        share = hit / hit.sum(axis=self.axis, keepdims=True)
-        return gy.reshape(keep) * _constant(share)
+        hit = x.data == self.output.data.reshape(keep)
+        count = hit.sum(axis=self.axis, keepdims=True).astype(x.data.dtype)
+        # 1/count to each winner, exactly 0 (selected) to the others
+        return select(hit, gy.reshape(keep) / _constant(count))
 
 
 class Max(_Extremum):
