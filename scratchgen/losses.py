@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 
 from . import backend
-from .autograd import Function, Tensor
+from .autograd import Function, Tensor, as_tensor, is_grad_enabled
 from .backend import xp
-from .autograd import as_tensor
 from .ops import log, log_softmax, sigmoid, softplus, sum_to, where
+from .ops.activations import _sigmoid_pair_array
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -107,7 +107,7 @@ class _BCEWithLogits(Function):
     DCGAN's (1.00-1.01x; 64 logits)
     (``benchmarks/bench_plain_fast.py``, two runs; AMD EPYC, 2 shared vCPUs, 1 thread).
 
-        d/dx = sigma(x) (1 - t + p t) - p t      (= sigma(x) - t for p = 1)
+        d/dx = (1 - t) sigma(x) - p t sigma(-x)  (= sigma(x) - t for p = 1)
         d/dt = p softplus(-x) - softplus(x)      (= -x for p = 1)
         d/dp = t softplus(-x)"""
 
@@ -116,17 +116,27 @@ class _BCEWithLogits(Function):
 
     def backward(self, gy):
         x, t = self.inputs[:2]
+        p = self.inputs[2] if len(self.inputs) == 3 else None
         needs = self.needs_input_grad
-        if len(self.inputs) == 2:
-            gx = gy * (sigmoid(x) - t) if needs[0] else None
+        gx = gy * self._slope(x, t, p) if needs[0] else None
+        if p is None:
             gt = -gy * x if needs[1] else None
             return gx, gt
-        p = self.inputs[2]
-        pt = p * t
-        gx = gy * (sigmoid(x) * (1 - t + pt) - pt) if needs[0] else None
         gt = gy * (p * softplus(-x) - softplus(x)) if needs[1] else None
         gp = sum_to(gy * t * softplus(-x), p.shape) if needs[2] else None
         return gx, gt, gp
+
+    @staticmethod
+    def _slope(x, t, p):
+        """d/dx = (1 - t) sigma(x) - p t sigma(-x), the form of
+        ``sigma(x) (1 - t + p t) - p t`` without its cancellation at t = 1
+        and large x (sigma(x) - 1 is -sigma(-x) = -4.5e-5 at x = 10, which
+        1 - sigma in float32 gets 1e-3 wrong)."""
+        pt = t if p is None else p * t
+        if is_grad_enabled():  # create_graph: in ops, to differentiate again
+            return (1 - t) * sigmoid(x) - pt * sigmoid(-x)
+        positive, negative = _sigmoid_pair_array(x.data)
+        return (1 - t) * Tensor(positive) - pt * Tensor(negative)
 
 
 def binary_cross_entropy(probs, target, weight=None, *, reduction="mean"):

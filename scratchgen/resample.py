@@ -56,7 +56,9 @@ def _bilinear_taps(n_in, n_out, scale, align_corners):
         else:
             src = max((a + 0.5) * scale - 0.5, 0.0)
         i0 = min(math.floor(src), n_in - 1)
-        taps.append((i0, min(i0 + 1, n_in - 1), src - i0))
+        lam = src - i0
+        # a neighbour of weight 0 is not read at all: its gradient is exactly 0
+        taps.append((i0, min(i0 + 1, n_in - 1) if lam else i0, lam))
     return taps
 
 

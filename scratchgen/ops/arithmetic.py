@@ -61,12 +61,15 @@ class Pow(Function):
     """y = a ** b.  dy/da = b a^(b-1);  dy/db = y log a (only when b needs it,
     so a constant exponent works for negative bases).
 
-    At the boundary, PyTorch's values: dy/da = 0 where b = 0 and a = 0 (a^0
-    is the constant 1, but b a^(b-1) would be 0 * inf there), and
+    At the boundary, PyTorch's values: dy/da = 0 where b = 0 (a^0 is the
+    constant 1, whatever a and the upstream gradient; b a^(b-1) would be
+    0 * inf at a = 0 or for an infinite gy), and
     dy/db = 0 where a = 0 and b >= 0 (0^b is constant there; y log a would
     be 0 * -inf).  Those positions are selected out, and their operands
     replaced by a harmless 1 first ("double where"), so that the second
-    derivative, which differentiates the masked formula too, meets no inf."""
+    derivative, which differentiates the masked formula too, meets no inf.
+    (As in PyTorch, the mixed derivative d2y/(da db) at exactly b = 0 is
+    then taken as 0, not 1/a.)"""
 
     def forward(self, a, b):
         return a ** b
@@ -75,7 +78,7 @@ class Pow(Function):
         a, b = self.inputs
         ga = gb = None
         if self.needs_input_grad[0]:
-            live = (b.data != 0) | (a.data != 0)
+            live = b.data != 0
             safe_a = where(live, a, 1.0)
             ga = sum_to(select(live, gy * b * safe_a ** (b - 1)), a.shape)
         if self.needs_input_grad[1]:
