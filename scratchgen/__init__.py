@@ -58,7 +58,7 @@ from .backend import manual_seed
 from .creation import (arange, ones, ones_like, rand, randint, randn, tensor, zeros,
                        zeros_like)
 from .ops import (abs, broadcast_to, clip, concatenate, exp, expand_dims, flatten, log,
-                  matmul, maximum, mean, minimum, pad, reshape, split, sqrt, squeeze,
+                  matmul, maximum, mean, minimum, pad, permute, reshape, split, sqrt, squeeze,
                   stack, sum, transpose, var, where)
 from .ops import max, min  # noqa: E402  (shadow builtins only inside this namespace)
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck

@@ -313,7 +313,7 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
         # per group: (O/g, C/g*kh*kw) @ (C/g*kh*kw, L), rows of cols ordered by channel
         y = (w.reshape(groups, o // groups, -1) @ cols.reshape(groups, -1, cols.shape[1]))
         y = y.reshape(o, -1) if b is None else y.reshape(o, -1) + b.reshape(o, 1)
-    return y.reshape(o, oh, ow, n).transpose(3, 0, 1, 2)
+    return y.reshape(o, oh, ow, n).permute(3, 0, 1, 2)
 
 
 def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, groups=1,
@@ -334,7 +334,7 @@ def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, groups
     if out_shape[2] < 1 or out_shape[3] < 1:
         raise ValueError(f"conv_transpose2d: padding {padding} leaves no output pixels for "
                          f"input {x.shape} and kernel {(kh, kw)} (output {out_shape[2:]})")
-    x_cols = x.transpose(1, 2, 3, 0).reshape(cin, h * wid * n)  # im2col's column order
+    x_cols = x.permute(1, 2, 3, 0).reshape(cin, h * wid * n)  # im2col's column order
     if groups == 1:
         cols = w.reshape(cin, cout * kh * kw).T @ x_cols
     else:
@@ -368,7 +368,7 @@ def _pool(name, x, kernel_size, stride, padding, dilation, ceil_mode):
 def _unpool(y, x, g):
     """(oh*ow*N*C,) back to (N, C, oh, ow)."""
     n, c = x.shape[:2]
-    return y.reshape(*g.out_hw, n, c).transpose(2, 3, 0, 1)
+    return y.reshape(*g.out_hw, n, c).permute(2, 3, 0, 1)
 
 
 def _channels_as_images(x):

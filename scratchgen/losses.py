@@ -12,7 +12,8 @@ from . import backend
 from .autograd import Function, Tensor, as_tensor, is_grad_enabled
 from .backend import xp
 from .ops import log, log_softmax, sigmoid, softplus, sum_to, where
-from .ops.activations import _sigmoid_pair_array
+from .ops.activations import _sigmoid_parts
+from .ops.elementwise import _blend, _sign_mask
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -128,15 +129,19 @@ class _BCEWithLogits(Function):
 
     @staticmethod
     def _slope(x, t, p):
-        """d/dx = (1 - t) sigma(x) - p t sigma(-x), the form of
-        ``sigma(x) (1 - t + p t) - p t`` without its cancellation at t = 1
-        and large x (sigma(x) - 1 is -sigma(-x) = -4.5e-5 at x = 10, which
-        1 - sigma in float32 gets 1e-3 wrong)."""
+        """d/dx = sigma(x) (1 - t + p t) - p t, written without its
+        cancellation at t = 1 and large x (sigma(x) - 1 is -sigma(-x) =
+        -4.5e-5 at x = 10, which 1 - sigma in float32 gets 1e-3 wrong):
+        with s = 1 - t + p t and sigma(-|x|) = e r (``_sigmoid_parts``),
+        it is (1 - t) - s e r for x >= 0 and s e r - p t below."""
         pt = t if p is None else p * t
         if is_grad_enabled():  # create_graph: in ops, to differentiate again
             return (1 - t) * sigmoid(x) - pt * sigmoid(-x)
-        positive, negative = _sigmoid_pair_array(x.data)
-        return (1 - t) * Tensor(positive) - pt * Tensor(negative)
+        e, r = _sigmoid_parts(x.data)
+        e *= r
+        t, pt = t.data, pt.data
+        s_er = (1 - t + pt) * e
+        return Tensor(_blend(_sign_mask(x.data), s_er - pt, (1 - t) - s_er))
 
 
 def binary_cross_entropy(probs, target, weight=None, *, reduction="mean"):

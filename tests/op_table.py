@@ -191,17 +191,17 @@ def _reshape(x, shape, form):
 
 
 @st.composite
-def transpose_case(draw):
+def permute_case(draw):
     shape = draw(shapes())
     perm = draw(st.permutations(range(len(shape))))
-    return Case((draw(values(shape)),), {"axes": tuple(perm),
+    return Case((draw(values(shape)),), {"dims": tuple(perm),
                                          "form": draw(st.sampled_from(["method", "function", "T"]))})
 
 
-def _transpose(x, axes, form):
+def _permute(x, dims, form):
     if form == "T":
         return x.T
-    return x.transpose(*axes) if form == "method" else sg.transpose(x, axes)
+    return x.permute(*dims) if form == "method" else sg.permute(x, dims)
 
 
 @st.composite
@@ -761,10 +761,11 @@ TABLE = [
     # shapes
     OpSpec("reshape", _reshape, reshape_case(), ("ops.reshape",),
            lambda x, shape, form: x.reshape(shape)),
-    OpSpec("transpose", _transpose, transpose_case(), ("ops.transpose", "Tensor.T"),
-           lambda x, axes, form: x.T if form == "T" else np.transpose(x, axes or None)),
-    OpSpec("swapaxes", lambda x, a, b: x.swapaxes(a, b), swapaxes_case(), ("ops.swapaxes",),
-           lambda x, a, b: np.swapaxes(x, a, b)),
+    OpSpec("permute", _permute, permute_case(), ("ops.permute", "Tensor.T"),
+           lambda x, dims, form: x.T if form == "T" else np.transpose(x, dims)),
+    # PyTorch's transpose swaps two axes: NumPy's swapaxes, under both names
+    OpSpec("transpose", lambda x, a, b: x.transpose(a, b), swapaxes_case(),
+           ("ops.transpose", "ops.swapaxes"), lambda x, a, b: np.swapaxes(x, a, b)),
     OpSpec("flatten", sg.flatten, flatten_case(), ("ops.flatten",),
            lambda x, start_axis, end_axis: x.reshape(
                x.shape[:start_axis] + (-1,) + x.shape[end_axis % x.ndim + 1:])),

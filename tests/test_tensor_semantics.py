@@ -253,3 +253,58 @@ def test_writing_into_a_tensor_the_graph_saved_is_caught_at_backward():
     tc[0] = 10.0
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         tloss.backward()
+
+
+# ---------------------------------------------------------------------------
+# PyTorch's argument names: dim= wherever axis= is, transpose swaps two axes
+# ---------------------------------------------------------------------------
+
+X3 = np.arange(24.0).reshape(2, 3, 4) / 7
+
+
+@pytest.mark.parametrize("call", [
+    lambda x, **k: x.sum(**k), lambda x, **k: x.mean(**k), lambda x, **k: x.var(**k),
+    lambda x, **k: x.max(**k), lambda x, **k: x.min(**k), lambda x, **k: x.logsumexp(**k),
+])
+def test_reductions_take_dim_and_keepdim(call):
+    x = sg.tensor(X3, dtype="float64")
+    np.testing.assert_array_equal(call(x, dim=1, keepdim=True).numpy(),
+                                  call(x, axis=1, keepdims=True).numpy())
+    np.testing.assert_array_equal(call(x, dim=(0, 2)).numpy(), call(x, axis=(0, 2)).numpy())
+    with pytest.raises(TypeError, match="both axis= and dim="):
+        call(x, axis=1, dim=1)
+
+
+def test_every_axis_argument_takes_dim():
+    from scratchgen import functional as F
+    x = sg.tensor(X3, dtype="float64")
+    same = np.testing.assert_array_equal
+    same(F.softmax(x, dim=0).numpy(), F.softmax(x, axis=0).numpy())
+    same(F.log_softmax(x, dim=1).numpy(), F.log_softmax(x, axis=1).numpy())
+    same(sg.concatenate([x, x], dim=2).numpy(), sg.concatenate([x, x], axis=2).numpy())
+    same(sg.stack([x, x], dim=1).numpy(), sg.stack([x, x], axis=1).numpy())
+    same(sg.split(x, 2, dim=2)[1].numpy(), sg.split(x, 2, axis=2)[1].numpy())
+    same(sg.expand_dims(x, dim=0).numpy(), sg.expand_dims(x, axis=0).numpy())
+    same(sg.squeeze(x[:1], dim=0).numpy(), sg.squeeze(x[:1], axis=0).numpy())
+    assert x.flatten(start_dim=1).shape == (2, 12) == x.flatten(start_axis=1).shape
+    assert x.flatten(0, end_dim=1).shape == (6, 4)
+    same(x.argmax(dim=2).numpy(), X3.argmax(axis=2))
+
+
+def test_transpose_swaps_two_axes_like_pytorch_and_permute_reorders():
+    x = sg.tensor(X3, dtype="float64", requires_grad=True)
+    assert x.transpose(0, 2).shape == (4, 3, 2)
+    assert sg.transpose(x, -1, 1).shape == (2, 4, 3)
+    assert x.permute(2, 0, 1).shape == (4, 2, 3) == x.permute((2, 0, 1)).shape
+    assert x.T.shape == (4, 3, 2)
+    with pytest.raises(TypeError, match="permute"):
+        x.transpose(2, 0, 1)
+    with pytest.raises(ValueError, match="not a permutation"):
+        x.permute(0, 0, 1)
+    torch = pytest.importorskip("torch")
+    tx = torch.tensor(X3, requires_grad=True)
+    g = np.random.default_rng(0).normal(size=(4, 2, 3))
+    (x.transpose(0, 2).permute(0, 2, 1) * sg.tensor(g, dtype="float64")).sum().backward()
+    (tx.transpose(0, 2).permute(0, 2, 1) * torch.tensor(g)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+    np.testing.assert_array_equal(x.transpose(1, 2).numpy(), tx.transpose(1, 2).detach().numpy())

@@ -18,15 +18,17 @@ from ..autograd import Tensor, as_tensor, astype
 from .activations import (ELU, LeakyReLU, LogSoftmax, LogSumExp, ReLU, Sigmoid, SiLU, Softmax,
                           Softplus, Tanh, elu, leaky_relu, log_softmax, logsumexp, relu,
                           sigmoid, silu, softmax, softplus, tanh)
+from .arguments import DIM as _DIM
+from .arguments import pytorch_names as _pytorch_names
 from .arithmetic import (Add, AddMM, Div, MatMul, Mul, Neg, Pow, Sub, add, div, matmul, mul, neg,
                          pow, sub)
 from .broadcast import BroadcastTo, SumTo, broadcast_to, sum_to
 from .elementwise import (Abs, Clip, Exp, Log, Maximum, Minimum, Select, Sqrt, Where, abs, clip,
                           exp, log, maximum, minimum, select, sqrt, where)
 from .reductions import Max, Min, Sum, max, mean, min, sum, var
-from .shapes import (Concatenate, GetItem, Pad, Reshape, ScatterAdd, Transpose, concatenate,
-                     expand_dims, flatten, getitem, pad, reshape, split, squeeze, stack,
-                     swapaxes, transpose)
+from .shapes import (Concatenate, GetItem, Pad, Permute, Reshape, ScatterAdd, concatenate,
+                     expand_dims, flatten, getitem, pad, permute, reshape, split, squeeze,
+                     stack, swapaxes, transpose)
 
 
 def _compare(op):
@@ -60,16 +62,16 @@ def _install_tensor_methods():
     T.__eq__ = _compare(lambda a, b: a == b)
     T.__ne__ = _compare(lambda a, b: a != b)
     T.__hash__ = object.__hash__  # tensors are hashed by identity, like PyTorch's
-    for name in ("sum", "mean", "var", "max", "min", "reshape", "transpose", "flatten",
+    for name in ("sum", "mean", "var", "max", "min", "reshape", "transpose", "permute", "flatten",
                  "exp", "log", "sqrt", "abs", "clip", "squeeze", "expand_dims",
                  "swapaxes", "sigmoid", "tanh", "relu", "softmax", "log_softmax",
                  "logsumexp", "broadcast_to"):
         setattr(T, name, globals()[name])
-    T.T = property(lambda self: transpose(self))
-    T.argmax = lambda self, axis=None, keepdims=False: Tensor(
-        self.data.argmax(axis=axis, keepdims=keepdims))
-    T.argmin = lambda self, axis=None, keepdims=False: Tensor(
-        self.data.argmin(axis=axis, keepdims=keepdims))
+    T.T = property(lambda self: permute(self, *reversed(range(self.ndim))))
+    T.argmax = _pytorch_names(**_DIM)(lambda self, axis=None, keepdims=False: Tensor(
+        self.data.argmax(axis=axis, keepdims=keepdims)))
+    T.argmin = _pytorch_names(**_DIM)(lambda self, axis=None, keepdims=False: Tensor(
+        self.data.argmin(axis=axis, keepdims=keepdims)))
     T.astype = astype
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 from .. import backend
 from ..autograd import Function, Tensor, as_tensor, is_grad_enabled
 from ..backend import xp
+from .arguments import DIM, pytorch_names
 from .broadcast import _constant
-from .elementwise import exp, select, where
+from .elementwise import _blend, _sign_mask, exp, select, where
 from .reductions import _keepdims_shape, _normalize_axis
 
 
@@ -49,34 +50,38 @@ class LeakyReLU(Function):
         return gy * _constant(scale)
 
 
-def _sigmoid_pair_array(x):
-    """(sigma(x), sigma(-x)), each accurate to a few ulps in *relative*
-    terms: with e = e^-|x| in (0, 1] (no overflow) and r = 1 / (1 + e),
-    sigma(x) = e^min(x, 0) r and sigma(-x) = e^-max(x, 0) r.  Neither is
-    computed as 1 minus the other, which cancels: the tanh form
-    (1 + tanh(x/2))/2 gives 0 at x = -20 in float32, where sigma is 2.06e-9,
-    and sigma (1 - sigma) loses 1e-3 of sigma' at x = 10."""
-    r = xp.abs(x, out=xp.empty_like(x))     # out=: an array even when 0-d
-    xp.negative(r, out=r)
-    xp.exp(r, out=r)
-    r += 1
+def _sigmoid_parts(x):
+    """e = e^-|x| in (0, 1] (the exponent is never positive: no overflow)
+    and r = 1 / (1 + e) = sigma(|x|): sigma(x) is r for x >= 0 and e r for
+    x < 0, sigma(-x) the other one.  Neither is computed as 1 minus the
+    other, which cancels: the tanh form (1 + tanh(x/2))/2 gives 0 at x = -20
+    in float32, where sigma is 2.06e-9, and sigma (1 - sigma) loses 1e-3 of
+    sigma' at x = 10."""
+    e = xp.abs(x, out=xp.empty_like(x))     # out=: an array even when 0-d
+    xp.negative(e, out=e)
+    xp.exp(e, out=e)
+    r = xp.add(e, 1, out=xp.empty_like(e))
     xp.reciprocal(r, out=r)
-    return xp.exp(xp.minimum(x, 0)) * r, xp.exp(-xp.maximum(x, 0)) * r
+    return e, r
 
 
 def _sigmoid_array(x):
-    """sigma(x) alone: 1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) below
-    (see ``_sigmoid_pair_array``)."""
-    numerator = xp.exp(xp.minimum(x, 0))  # 1 for x >= 0, e^x = e^-|x| below
-    e = xp.abs(x, out=xp.empty_like(x))     # out=: an array even when 0-d
-    xp.negative(e, out=e)
-    xp.exp(e, out=e)                        # e^-|x| in (0, 1]: no overflow
-    e += 1
-    return xp.divide(numerator, e, out=e)
+    """sigma(x) = 1 / (1 + e^-x), accurate to a few ulps on both sides."""
+    e, r = _sigmoid_parts(x)
+    e *= r  # sigma(-|x|)
+    return _blend(_sign_mask(x), e, r)  # x < 0: e r, else r
+
+
+def _sigmoid_slope_array(x):
+    """sigma'(x) = sigma(x) sigma(-x) = e r^2: symmetric, one exp, no cancellation."""
+    e, r = _sigmoid_parts(x)
+    e *= r
+    e *= r
+    return e
 
 
 class Sigmoid(Function):
-    """sigma(x) = 1/(1+e^-x), in the stable form of ``_sigmoid_array``;
+    """sigma(x) = 1/(1+e^-x), in the stable form of ``_sigmoid_parts``;
     sigma' = sigma(x) sigma(-x) (= sigma (1 - sigma), without the
     cancellation of 1 - sigma near 1)."""
 
@@ -87,9 +92,7 @@ class Sigmoid(Function):
         x = self.inputs[0]
         if is_grad_enabled():  # create_graph: the derivative in ops, to differentiate again
             return gy * (self.output * sigmoid(-x))
-        positive, negative = _sigmoid_pair_array(x.data)
-        positive *= negative
-        return gy * _constant(positive)
+        return gy * _constant(_sigmoid_slope_array(x.data))
 
 
 class SiLU(Function):
@@ -141,10 +144,9 @@ class Tanh(Function):
         x = self.inputs[0]
         if is_grad_enabled():  # create_graph: the derivative in ops, to differentiate again
             return gy * (4 * sigmoid(2 * x) * sigmoid(-2 * x))
-        positive, negative = _sigmoid_pair_array(2 * x.data)
-        positive *= negative
-        positive *= 4
-        return gy * _constant(positive)
+        slope = _sigmoid_slope_array(2 * x.data)
+        slope *= 4
+        return gy * _constant(slope)
 
 
 def _softplus_array(x):
@@ -228,6 +230,18 @@ def tanh(x): return Tanh()(x)
 def silu(x): return SiLU()(x)
 def elu(x, alpha=1.0): return ELU(alpha)(x)
 def softplus(x): return Softplus()(x)
-def logsumexp(x, axis=None, keepdims=False): return LogSumExp(axis, keepdims)(x)
-def softmax(x, axis=-1): return Softmax(axis)(x)
-def log_softmax(x, axis=-1): return LogSoftmax(axis)(x)
+
+
+@pytorch_names(**DIM)
+def logsumexp(x, axis=None, keepdims=False):
+    return LogSumExp(axis, keepdims)(x)
+
+
+@pytorch_names(**DIM)
+def softmax(x, axis=-1):
+    return Softmax(axis)(x)
+
+
+@pytorch_names(**DIM)
+def log_softmax(x, axis=-1):
+    return LogSoftmax(axis)(x)

@@ -9,6 +9,7 @@ from .. import backend
 from ..autograd import Function, Tensor, as_tensor
 from ..backend import xp
 from .broadcast import _constant, broadcast_to
+from .arguments import DIM, pytorch_names
 from .elementwise import select
 
 
@@ -65,10 +66,12 @@ class Min(_Extremum):
         return x.min(axis=self.axis, keepdims=self.keepdims)
 
 
+@pytorch_names(**DIM)
 def sum(x, axis=None, keepdims=False):  # noqa: A001
     return Sum(axis, keepdims)(x)
 
 
+@pytorch_names(**DIM)
 def mean(x, axis=None, keepdims=False):
     x = as_tensor(x)
     count = 1
@@ -77,15 +80,18 @@ def mean(x, axis=None, keepdims=False):
     return sum(x, axis, keepdims) / count
 
 
+@pytorch_names(**DIM)
 def var(x, axis=None, keepdims=False):
     """Population variance (``ddof=0``), NumPy's default: mean((x - mean)^2)."""
     centered = x - mean(x, axis, keepdims=True)
     return mean(centered * centered, axis, keepdims)
 
 
+@pytorch_names(**DIM)
 def max(x, axis=None, keepdims=False):  # noqa: A001
     return Max(axis, keepdims)(x)
 
 
+@pytorch_names(**DIM)
 def min(x, axis=None, keepdims=False):  # noqa: A001
     return Min(axis, keepdims)(x)

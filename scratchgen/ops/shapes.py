@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import backend
 from ..autograd import Function, Tensor, as_index, as_tensor
 from ..backend import xp
+from .arguments import pytorch_names
 from .reductions import _normalize_axis
 
 
@@ -21,20 +22,21 @@ class Reshape(Function):
         return gy.reshape(self.inputs[0].shape)
 
 
-class Transpose(Function):
-    def __init__(self, axes):
-        self.axes = axes
+class Permute(Function):
+    """y = x with its axes in the order ``dims`` (NumPy's ``transpose(axes)``,
+    PyTorch's ``permute``); the gradient is gy put back in the inverse order."""
+
+    def __init__(self, dims):
+        self.dims = dims
 
     def forward(self, x):
-        return x.transpose(self.axes)
+        return x.transpose(self.dims)
 
     def backward(self, gy):
-        if self.axes is None:
-            return gy.transpose()
-        inverse = [0] * len(self.axes)
-        for i, a in enumerate(self.axes):
-            inverse[a % len(self.axes)] = i
-        return gy.transpose(*inverse)
+        inverse = [0] * len(self.dims)
+        for i, d in enumerate(self.dims):
+            inverse[d % len(self.dims)] = i
+        return permute(gy, *inverse)
 
 
 def reshape(x, *shape):
@@ -43,29 +45,47 @@ def reshape(x, *shape):
     return x if x.shape == shape else Reshape(shape)(x)
 
 
-def transpose(x, *axes):
-    axes = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
-    return Transpose(axes or None)(x)
+def permute(x, *dims):
+    """Reorder the axes: ``permute(x, 2, 0, 1)`` (or a tuple), as PyTorch's."""
+    dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
+    valid = sorted(d % x.ndim for d in dims) == list(range(x.ndim)) if x.ndim else not dims
+    if not valid:
+        raise ValueError(f"permute: {dims} is not a permutation of the {x.ndim} axes of a "
+                         f"tensor of shape {x.shape}")
+    return Permute(tuple(dims))(x)
 
 
-def swapaxes(x, a, b):
-    axes = list(range(x.ndim))
-    axes[a], axes[b] = axes[b], axes[a]
-    return transpose(x, *axes)
+def transpose(x, *dims):
+    """Swap two axes, PyTorch's ``transpose(dim0, dim1)`` (NumPy calls it
+    ``swapaxes``).  NumPy's ``transpose(*axes)``, a whole permutation, is
+    :func:`permute`; ``.T`` reverses every axis."""
+    if len(dims) != 2:
+        raise TypeError(f"transpose takes two axes to swap (dim0, dim1), as in PyTorch; got "
+                        f"{dims}. For a permutation of all axes use permute(*dims), and .T to "
+                        "reverse them")
+    order = list(range(x.ndim))
+    order[dims[0]], order[dims[1]] = order[dims[1]], order[dims[0]]
+    return Permute(tuple(order))(x)
 
 
+swapaxes = transpose  # NumPy's name for the same swap
+
+
+@pytorch_names(start_dim="start_axis", end_dim="end_axis")
 def flatten(x, start_axis=0, end_axis=-1):
     """Merge axes ``start_axis..end_axis`` into one (PyTorch's ``flatten``)."""
     start, end = start_axis % x.ndim, end_axis % x.ndim
     return reshape(x, x.shape[:start] + (-1,) + x.shape[end + 1:])
 
 
+@pytorch_names(dim="axis")
 def expand_dims(x, axis):
     shape = list(x.shape)
     shape.insert(axis % (x.ndim + 1), 1)
     return reshape(x, tuple(shape))
 
 
+@pytorch_names(dim="axis")
 def squeeze(x, axis=None):
     axes = [i for i, n in enumerate(x.shape) if n == 1] if axis is None \
         else _normalize_axis(axis, x.ndim)
@@ -156,16 +176,19 @@ class Pad(Function):
         return gy[tuple(slice(lo, n - hi) for (lo, hi), n in zip(self.pad_width, gy.shape))]
 
 
+@pytorch_names(dim="axis")
 def concatenate(tensors, axis=0):
     tensors = [as_tensor(t) for t in tensors]
     return Concatenate(axis % tensors[0].ndim)(*tensors)
 
 
+@pytorch_names(dim="axis")
 def stack(tensors, axis=0):
     tensors = [as_tensor(t) for t in tensors]
     return concatenate([expand_dims(t, axis) for t in tensors], axis=axis % (tensors[0].ndim + 1))
 
 
+@pytorch_names(dim="axis")
 def split(x, indices_or_sections, axis=0):
     """NumPy's ``split``: equal sections, or cut points along ``axis``."""
     n = x.shape[axis]
