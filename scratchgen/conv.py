@@ -163,7 +163,7 @@ def im2col_plain(x, kernel_size, stride=1, padding=0, dilation=1):
             for i in range(kh) for j in range(kw)]
     n, c = x.shape[:2]
     cols = stack(taps, axis=2)                      # (N, C, kh*kw, oh, ow)
-    return cols.transpose(1, 2, 0, 3, 4).reshape(c * kh * kw, n * oh * ow)
+    return cols.permute(1, 2, 0, 3, 4).reshape(c * kh * kw, n * oh * ow)
 
 
 def conv2d_plain(x, w, b=None, stride=1, padding=0, dilation=1):
@@ -176,7 +176,7 @@ def conv2d_plain(x, w, b=None, stride=1, padding=0, dilation=1):
     oh, ow = _Geometry.of(x.shape[2:], kernel, stride, pads, dilation).out_hw
     # Y[o, (n, a, b)] = sum_{c, i, j} W[o, (c, i, j)] cols[(c, i, j), (n, a, b)]
     y = w.reshape(o, -1) @ im2col_plain(x, kernel, stride, pads, dilation)
-    y = y.reshape(o, n, oh, ow).transpose(1, 0, 2, 3)
+    y = y.reshape(o, n, oh, ow).permute(1, 0, 2, 3)
     return y if b is None else y + b.reshape(1, o, 1, 1)
 
 
@@ -199,7 +199,7 @@ def conv_transpose2d_plain(x, w, b=None, stride=1, padding=0, output_padding=0, 
     spread = pad(x.reshape(n, c, h, 1, wid, 1),
                  ((0, 0), (0, 0), (0, 0), (0, sh - 1), (0, 0), (0, sw - 1)))
     spread = spread.reshape(n, c, h * sh, wid * sw)[:, :, :(h - 1) * sh + 1, :(wid - 1) * sw + 1]
-    flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)   # (Cout, Cin, kh, kw)
+    flipped = w[:, :, ::-1, ::-1].permute(1, 0, 2, 3)   # (Cout, Cin, kh, kw)
     return conv2d_plain(spread, flipped, b, 1, ((lo_h, lo_h + oph), (lo_w, lo_w + opw)),
                         (dh, dw))
 
