@@ -187,6 +187,7 @@ NOT_SELECTED = {
     "dropout": "the mask is redrawn on every call, so no Jacobian pattern is fixed",
     "dropout2d": "the mask is redrawn on every call, so no Jacobian pattern is fixed",
     "conv2d": DENSE, "conv2d_options": DENSE, "conv_transpose2d-2": DENSE,
+    "conv2d_plain": DENSE, "conv_transpose2d_plain": DENSE,
     "scaled_dot_product_attention": DENSE + " (weights @ values, a masked weight is 0)",
     "attention_weights-2": DENSE + " (q @ k^T, differentiated twice)",
     "var": CONSTANT, "logsumexp-2": CONSTANT,
