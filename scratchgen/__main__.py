@@ -1,3 +1,7 @@
+"""``python -m scratchgen``: the command line (see :mod:`scratchgen_cli` for
+why the ``scratchgen`` command enters through a module of its own)."""
+import sys
+
 from .runs.cli import main
 
-main()
+sys.exit(main())

@@ -233,19 +233,25 @@ def test_lookup_order(isolated, monkeypatch):
     for f in (cache / "fashion-mnist").iterdir():
         f.unlink()
     assert label() == 4                     # the system folder comes last
-    assert label(root=isolated / "empty") == 4
+    with pytest.raises(DataError, match="empty"):   # a root the user named is the only place
+        label(root=isolated / "empty")
 
 
 def test_missing_data_set_lists_places(isolated, monkeypatch):
     monkeypatch.setenv("SCRATCHGEN_DATA", str(isolated / "env"))
     with pytest.raises(DataError) as info:
-        load_mnist("fashion", "test", root=isolated / "r")
+        load_mnist("fashion", "test")
     msg = str(info.value)
     cache = isolated / "home/.cache/scratchgen/fashion-mnist"
-    for place in [isolated / "r", isolated / "env", cache, isolated / "system" / "fashion"]:
+    for place in [isolated / "env", cache, isolated / "system" / "fashion"]:
         assert str(place) in msg
+    assert "\n" not in msg                  # one line, as the command line prints it
     assert "t10k-images-idx3-ubyte.gz" in msg
-    assert "download=True" in msg and "apt-get install dataset-fashion-mnist" in msg
+    assert "download=True" in msg and "--download" in msg
+    assert "apt-get install dataset-fashion-mnist" in msg
+    with pytest.raises(DataError) as info:
+        load_mnist("fashion", "test", root=isolated / "r")
+    assert str(isolated / "r") in str(info.value) and str(cache) not in str(info.value)
 
 
 def test_bad_kind_and_split():

@@ -15,18 +15,21 @@ raw bytes:
 Because the header says how much data must follow, a truncated download
 can be told from a good file, and :func:`read_idx` checks every part of it.
 
-**Where the files are.**  :func:`load_mnist` looks, in this order, in
+**Where the files are.**  A folder ``root`` passed by the caller (``--root``
+on the command line) is the only place looked in (its subfolder ``mnist`` /
+``fashion-mnist``, then the folder itself), and downloads go there.  Without
+one, :func:`load_mnist` looks, in this order, in
 
-1. the folder ``root`` passed by the caller (``--root`` on the command line),
-2. ``$SCRATCHGEN_DATA`` (its subfolder ``mnist`` / ``fashion-mnist``, then
+1. ``$SCRATCHGEN_DATA`` (its subfolder ``mnist`` / ``fashion-mnist``, then
    the folder itself),
-3. the user cache ``~/.cache/scratchgen/mnist`` (or ``fashion-mnist``),
-4. the folders Debian's packages use, ``/usr/share/datasets/mnist`` and
+2. the user cache ``~/.cache/scratchgen/mnist`` (or ``fashion-mnist``),
+3. the folders Debian's packages use, ``/usr/share/datasets/mnist`` and
    ``/usr/share/datasets/fashion-mnist`` (``apt-get install
    dataset-fashion-mnist``),
 
 and takes the first folder that holds both files of the split, gzipped or
-not.  With ``download=True`` missing files are fetched into the user cache.
+not.  With ``download=True`` missing files are fetched into ``root``, else
+into the user cache.
 
 **Downloads are all-or-nothing.**  Each file is streamed into a temporary
 file next to its destination, its checksum is compared with the table
@@ -122,8 +125,8 @@ CHECKSUMS = {
 def _how_to_get(kind=None) -> str:
     apt = ("" if kind == "mnist"
            else "for Fashion-MNIST also `apt-get install dataset-fashion-mnist`; ")
-    return (f"To get it: load_mnist(..., download=True); {apt}or pass root= "
-            "(--root on the command line) naming a folder that holds the files.")
+    return (f"To get it: download=True (--download on the command line); {apt}or pass "
+            "root= (--root DIR on the command line) naming a folder that holds the files.")
 
 
 # --------------------------------------------------------------------------
@@ -178,10 +181,12 @@ def cache_dir(kind: str) -> Path:
 
 
 def search_dirs(kind: str, root=None) -> list[Path]:
-    """The folders :func:`load_mnist` looks in, in order."""
-    dirs = []
+    """The folders :func:`load_mnist` looks in, in order.  An explicit
+    ``root`` is the only place looked in: a folder the user named that lacks
+    the files is their mistake, not a reason to use another copy."""
     if root is not None:
-        dirs += [Path(root) / FOLDERS[kind], Path(root)]
+        return [Path(root) / FOLDERS[kind], Path(root)]
+    dirs = []
     if os.environ.get(ENV_VAR):
         env = Path(os.environ[ENV_VAR])
         dirs += [env / FOLDERS[kind], env]
@@ -206,10 +211,10 @@ def _locate(kind: str, split: str, root):
 
 
 def _missing(kind: str, split: str, root) -> DataError:
-    places = "\n".join(f"  {d}" for d in search_dirs(kind, root))
+    places = ", ".join(str(d) for d in search_dirs(kind, root))
     names = " and ".join(FILES[split])
     return DataError(f"{KINDS[kind]} ({split} split) not found: looked for {names} "
-                     f"(or the same without .gz) in\n{places}\n{_how_to_get(kind)}")
+                     f"(or the same without .gz) in {places}. {_how_to_get(kind)}")
 
 
 # --------------------------------------------------------------------------
@@ -310,7 +315,7 @@ def load_mnist(kind: str = "mnist", split: str = "train", root=None,
     if paths is None:
         if not download:
             raise _missing(kind, split, root)
-        paths = download_mnist(kind, split, mirror=mirror)
+        paths = download_mnist(kind, split, dest=root, mirror=mirror)
     images, labels = (read_idx(p) for p in paths)
     if images.ndim != 3:
         raise _corrupt(paths[0], "holds labels (magic 0x00000801) where images were expected")

@@ -28,24 +28,45 @@ import contextlib
 import csv
 import io
 import json
+import math
+import shutil
 import signal
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np  # host side: checkpoints hold host arrays
+
 from .. import backend
 from ..atomic import atomic_path
-from ..autograd import no_grad
+from ..autograd import Tensor, no_grad
 from ..creation import tensor
 from ..data import DataLoader
 from ..data.registry import Dataset, load_dataset
 from ..models import CHECKPOINT, CONFIG, MODELS
 from ..serialization import load, save
+from .progress import Progress
 
 LOSSES, FIGURES = "losses.csv", "figures"
 #: the noise seed of the per-epoch sample grids of image models, and how
 #: many grids a run writes at most
 EPOCH_SAMPLE_SEED, MAX_EPOCH_GRIDS = 1234, 20
+#: steps between two transfers of the losses to the host (and checks that
+#: they are finite); a checkpoint always logs first
+LOG_EVERY = 20
+
+
+class DivergenceError(ValueError):
+    """A loss (or a weight) stopped being finite: the run cannot go on."""
+
+
+def _to_host(values) -> list:
+    """Python floats of one loss over a log interval: one transfer for all
+    the steps when the model returned device tensors."""
+    if all(isinstance(v, Tensor) for v in values):
+        stacked = backend.xp.stack([v.data.reshape(()) for v in values])
+        return backend.to_numpy(stacked).astype(float).tolist()
+    return [float(v) for v in values]
 
 
 @dataclass
@@ -97,6 +118,9 @@ class Run:
                              f"({len(self.dataset.x)} examples): an epoch would have no steps")
         self.step, self.history = 0, []
         self._loader_state = self.loader.state_dict()
+        #: each step's losses (floats, or one-element tensors still on the
+        #: device) since the last log; the step of the last checkpoint saved
+        self._pending, self._saved_step, self._progress = [], None, None
 
     # -- checkpoints ----------------------------------------------------
     def state_dict(self) -> dict:
@@ -106,8 +130,13 @@ class Run:
                 "step": self.step, "history": self.history}
 
     def save_checkpoint(self) -> None:
+        """Save, unless the run has diverged: a checkpoint only ever holds
+        finite weights and the losses of every step up to it."""
+        self._log()
+        self._check_parameters()
         save(self.state_dict(), self.dir / CHECKPOINT)
         _write_text_atomic(self.dir / LOSSES, _history_csv(self.history))
+        self._saved_step = self.step
 
     def load_checkpoint(self) -> None:
         state = load(self.dir / CHECKPOINT)
@@ -118,6 +147,7 @@ class Run:
         self._loader_state = self.loader.state_dict()
         backend.set_rng_state(state["rng"])
         self.step, self.history = int(state["step"]), list(state["history"])
+        self._saved_step = self.step
 
     # -- the loop -------------------------------------------------------
     def _set_lr(self, total: int) -> None:
@@ -132,37 +162,86 @@ class Run:
                 group["lr"] = self.config.lr * factor
 
     def fit(self, progress: bool = True) -> None:
-        from tqdm.auto import tqdm
+        """Train to ``config.epochs``.  Raises :class:`DivergenceError` (and
+        saves nothing more) when a loss stops being finite."""
         total = self.config.epochs * len(self.loader)
         with _ctrl_c_between_steps() as stop_if_pressed, \
-                tqdm(total=total, initial=self.step, disable=not progress, unit="step",
-                     desc=f"{self.config.model} on {self.config.data}") as bar:
+                Progress(total, f"{self.config.model} on {self.config.data}", initial=self.step,
+                         enabled=progress) as self._progress:
             self.model.train()
             try:
                 while self.loader.epoch < self.config.epochs:
                     for batch in self.loader:
                         self._set_lr(total)
-                        losses = self.model.train_step(batch, self.optimizers)
+                        self._pending.append(self.model.train_step(batch, self.optimizers))
                         self.step += 1
-                        self.history.append({"step": self.step, **losses})
                         # the loader's position after the last *finished* step: a
                         # step cut short has taken its batch but not learnt from it
                         self._loader_state = self.loader.state_dict()
-                        bar.update(1)
-                        bar.set_postfix({k: f"{v:.4g}" for k, v in losses.items()})
+                        self._progress.update(1)
                         if self.step % self.config.checkpoint_every == 0:
                             self.save_checkpoint()
+                        elif self.step % LOG_EVERY == 0:
+                            self._log()
                         stop_if_pressed()
+                    self._log()   # a diverged run draws no grid
                     # a grid per epoch; at most about 20 grids in a long run
                     every = -(-self.config.epochs // MAX_EPOCH_GRIDS)
                     if self.dataset.is_image and (self.loader.epoch % every == 0
                                                   or self.loader.epoch == self.config.epochs):
                         self.epoch_samples()
+                self.save_checkpoint()
             except KeyboardInterrupt:
                 self.save_checkpoint()
                 raise
-        self.save_checkpoint()
+            except DivergenceError:
+                self._discard_if_never_saved()
+                raise
         self.model.eval()
+
+    # -- losses: on the device until a log interval ends ------------------
+    def _log(self) -> None:
+        """Bring the losses of the steps since the last log to the host (one
+        transfer per loss, not one per step: each would wait for the device),
+        add them to the history and the progress display, and stop the run if
+        one is not finite."""
+        if not self._pending:
+            return
+        first = self.step - len(self._pending) + 1
+        columns = {key: _to_host([losses[key] for losses in self._pending])
+                   for key in self._pending[0]}
+        self._pending = []
+        for i in range(len(next(iter(columns.values())))):
+            row = {key: values[i] for key, values in columns.items()}
+            bad = {key: v for key, v in row.items() if not math.isfinite(v)}
+            if bad:
+                self._diverged(first + i, ", ".join(f"{k} = {v}" for k, v in bad.items()))
+            self.history.append({"step": first + i, **row})
+        if self._progress is not None:
+            self._progress.set_postfix(row)
+
+    def _diverged(self, step: int, what: str) -> None:
+        saved = (f"the last good checkpoint (step {self._saved_step}) is kept in {self.dir}"
+                 if self._saved_step is not None else "no checkpoint had been saved yet")
+        raise DivergenceError(f"training diverged: {what} at step {step}; {saved}. "
+                              f"Try a smaller --lr (this run: {self.config.lr:g})")
+
+    def _check_parameters(self) -> None:
+        """A step can leave NaN weights behind a finite loss (the update
+        after it): never let them into a checkpoint."""
+        for name, value in self.model.state_dict().items():
+            if value.dtype.kind == "f" and not np.isfinite(value).all():
+                self._diverged(self.step, f"parameter {name} is not finite")
+
+    def _discard_if_never_saved(self) -> None:
+        """A fresh run that diverged before its first checkpoint leaves no
+        half run folder behind (its config alone)."""
+        if self._saved_step is None and not (self.dir / CHECKPOINT).exists():
+            for name in (CONFIG, LOSSES):
+                (self.dir / name).unlink(missing_ok=True)
+            shutil.rmtree(self.dir / FIGURES, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                self.dir.rmdir()
 
 
     def epoch_samples(self, n: int = 60):
@@ -233,18 +312,32 @@ def start(config: RunConfig, run_dir, dataset=None) -> Run:
     return run
 
 
-def resume(run_dir, epochs=None, dataset=None) -> Run:
+def resume(run_dir, epochs=None, dataset=None, model=None, data=None, root=None,
+           download=False) -> Run:
     """The run saved in ``run_dir``, at its last checkpoint; ``epochs`` may
-    extend it.  ``dataset`` replaces the config's named one (pass the one
-    the run was started with, if it was not a named set)."""
+    extend it.  ``model`` and ``data``, when given, must be the run's own (a
+    command naming another model must not quietly continue this one).
+    ``dataset`` replaces the config's named one (pass the one the run was
+    started with, if it was not a named set); ``root`` and ``download`` say
+    where to find a named one."""
     run_dir = Path(run_dir)
     config = read_config(run_dir)
+    for what, asked, own in (("model", model, config.model), ("data", data, config.data)):
+        if asked is not None and asked != own:
+            raise ValueError(f"{run_dir} holds a run of {what} {own!r}, not {asked!r}; continue "
+                             f"it with `scratchgen train {config.model} --out {run_dir} --resume`, "
+                             "or start a new run in another --out folder")
     if not (run_dir / CHECKPOINT).is_file():
         raise FileNotFoundError(f"{run_dir} has no {CHECKPOINT} to resume from")
     if epochs is not None:
         config.epochs = epochs
+    if dataset is None:
+        dataset = load_dataset(config.data, "train", root=root, download=download)
     run = Run(config, run_dir, dataset)
     run.load_checkpoint()
+    if run.step >= config.epochs * len(run.loader):
+        raise ValueError(f"{run_dir} has already trained {config.epochs} epochs ({run.step} steps); "
+                         "pass a larger --epochs to train it further")
     return run
 
 
