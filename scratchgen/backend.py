@@ -4,7 +4,7 @@ Every tensor in scratchgen wraps an array of one *backend*:
 
 =================  ===========================================================
 ``numpy``          (default) NumPy on the CPU.
-``cupy``           CuPy on an NVIDIA GPU (``pip install "scratchgen[gpu]"``).
+``cupy``           CuPy on an NVIDIA GPU (``pip install -e ".[gpu]"`` in the checkout).
 ``numpy-guard``    NumPy on the CPU, behind a wrapper type that refuses what
                    CuPy refuses (see :mod:`scratchgen.guard`), so a CPU test
                    run catches bugs that would only show on a GPU.
@@ -51,7 +51,7 @@ def _load(name: str):
         except ImportError as exc:
             raise BackendError(
                 f"{ENV_VAR}=cupy but CuPy is not installed ({exc}). "
-                'Install it with: pip install "scratchgen[gpu]" '
+                'Install it from the scratchgen checkout with: pip install -e ".[gpu]" '
                 f"(CUDA 12), or unset {ENV_VAR} to use NumPy on the CPU."
             ) from None
         try:

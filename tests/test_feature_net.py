@@ -175,12 +175,12 @@ def test_evaluation_reports_feature_metrics(cache, monkeypatch, digits):
     train, test = digits
     rows = np.random.default_rng(0).choice(len(train.x), len(test.x), replace=False)
     result = evaluation._feature_metrics("digits", train.x[rows], test, seed=0)
-    assert set(result) == {"frechet_distance", "frechet_distance_train_vs_test",
-                           "precision", "recall", "feature_net_accuracy"}
-    assert result["frechet_distance"] == pytest.approx(result["frechet_distance_train_vs_test"])
+    assert set(result) == {"frechet_distance", "frechet_distance_real", "precision",
+                           "precision_real", "recall", "recall_real", "feature_net_accuracy"}
+    assert result["frechet_distance"] == pytest.approx(result["frechet_distance_real"])
     assert result["precision"] > 0.8 and result["recall"] > 0.8
     assert result["feature_net_accuracy"] >= 0.95
     noise = np.random.default_rng(1).random((len(test.x), 64), dtype=np.float32)
     bad = evaluation._feature_metrics("digits", noise, test, seed=0)
-    assert bad["frechet_distance"] > 10 * bad["frechet_distance_train_vs_test"]
+    assert bad["frechet_distance"] > 10 * bad["frechet_distance_real"]
     assert bad["recall"] < 0.2     # (precision is no judge of noise: see evaluation's docstring)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np  # host side: a checkpoint holds host arrays
+
 from ..serialization import load as load_file
 from .cgan import ConditionalGAN
 from .charlm import CharTransformer
@@ -50,8 +52,17 @@ def load(run_dir):
         raise ValueError(f"{run_dir}: unknown model {name!r} in its config")
     if not checkpoint.is_file():
         raise FileNotFoundError(f"{run_dir} has no {CHECKPOINT}: the run never saved one")
-    model = MODELS[name](**args)
-    model.load_state_dict(load_file(checkpoint)["model"])
+    try:
+        model = MODELS[name](**args)
+    except TypeError as exc:   # arguments of another model, or a hand-edited config
+        raise ValueError(f"{config_path}: its model_args do not fit model {name!r} ({exc})") from None
+    state = load_file(checkpoint)["model"]
+    model.load_state_dict(state)
+    bad = [key for key, value in state.items()
+           if np.asarray(value).dtype.kind == "f" and not np.isfinite(value).all()]
+    if bad:
+        raise ValueError(f"{checkpoint}: weights {', '.join(bad[:3])} are not finite (the run "
+                         "diverged); train it again with a smaller --lr")
     return model.eval()
 
 

@@ -216,9 +216,8 @@ def _eval(args) -> None:
 def _lessons(args) -> None:
     from . import lessons
     if args.action is None:
-        for path in lessons.find():
+        for path in lessons.find():   # one per line, nothing else: easy to script
             print(path.stem)
-        print(f"(in {lessons.folder()}; run one with `scratchgen lessons run N`)")
     elif args.action == "run":
         paths = lessons.find() if args.all else [lessons.find_one(args.number)]
         for path in paths:

@@ -57,6 +57,7 @@ from ..data import DataLoader
 from ..data.registry import IMAGE_SETS, load_dataset
 from ..losses import cross_entropy
 from ..serialization import load, save
+from .progress import Progress
 
 FEATURE_DIM = 128
 N_CLASSES = 10
@@ -123,12 +124,15 @@ class FeatureNet(nn.Module):
                                for f in self._batches(images, batch_size)])
 
 
-def train_feature_net(dataset: str, budget: Budget | None = None) -> FeatureNet:
+def train_feature_net(dataset: str, budget: Budget | None = None, root=None,
+                      progress: bool = False) -> FeatureNet:
     """Train the feature network of ``dataset`` from scratch on its training
     split (seeded: the same net on every run of a backend) and measure its
-    test accuracy.  The caller's random stream is left as it was."""
+    test accuracy.  The caller's random stream is left as it was, so what
+    the caller computes next does not depend on whether a net was trained.
+    ``progress``: a progress display on stderr (a minute or more on 28×28)."""
     budget = budget or BUDGETS[dataset]
-    train = load_dataset(dataset, "train")
+    train = load_dataset(dataset, "train", root=root)
     x, y = train.x[:budget.n_train], train.y[:budget.n_train]
     saved_rng = backend.get_rng_state()
     try:
@@ -136,15 +140,18 @@ def train_feature_net(dataset: str, budget: Budget | None = None) -> FeatureNet:
         net = FeatureNet(train.shape[-1])
         opt = optim.Adam(net.parameters(), lr=budget.lr)
         loader = DataLoader((x, y), batch_size=budget.batch_size, shuffle=True, seed=SEED)
-        for _ in range(budget.epochs):
-            for xb, yb in loader:
-                loss = cross_entropy(net(xb), yb)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+        with Progress(budget.epochs * len(loader), f"training the {dataset} feature network "
+                      "(once; then cached)", enabled=progress) as bar:
+            for _ in range(budget.epochs):
+                for xb, yb in loader:
+                    loss = cross_entropy(net(xb), yb)
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                    bar.update(1)
     finally:
         backend.set_rng_state(saved_rng)
-    test = load_dataset(dataset, "test")
+    test = load_dataset(dataset, "test", root=root)
     net.accuracy = float((net.predict(test.x) == test.y).mean())
     return net
 
@@ -179,9 +186,11 @@ def _from_cache(path: Path, budget: Budget, side: int) -> FeatureNet | None:
         return None
 
 
-def feature_net(dataset: str, cache_dir=None, budget: Budget | None = None) -> FeatureNet:
+def feature_net(dataset: str, cache_dir=None, budget: Budget | None = None, root=None,
+                progress: bool = False) -> FeatureNet:
     """The trained feature network of an image data set: from the cache, or
-    trained now (see :data:`BUDGETS` for how long) and cached."""
+    trained now (see :data:`BUDGETS` for how long; ``root`` says where the
+    data set's files are, ``progress`` shows the training) and cached."""
     if dataset not in SIDES:
         raise ValueError(f"no feature network for data set {dataset!r}; "
                          f"image sets: {', '.join(IMAGE_SETS)}")
@@ -189,7 +198,7 @@ def feature_net(dataset: str, cache_dir=None, budget: Budget | None = None) -> F
     path = cache_path(dataset, cache_dir)
     net = _from_cache(path, budget, SIDES[dataset])
     if net is None:
-        net = train_feature_net(dataset, budget)
+        net = train_feature_net(dataset, budget, root, progress)
         path.parent.mkdir(parents=True, exist_ok=True)
         save({"state_dict": net.state_dict(), "accuracy": net.accuracy,
               "budget": tuple(budget), "dataset": dataset}, path)

@@ -36,8 +36,10 @@ class Progress:
         elapsed = time.monotonic() - self._start
         numbers = "".join(f", {k}={v}" for k, v in self.postfix.items())
         share = f" ({100 * self.done // self.total}%)" if self.total else ""
-        print(f"{self.desc}: {self.unit} {self.done:,}/{self.total:,}{share}, "
-              f"{elapsed:.0f} s{numbers}", file=self.stream, flush=True)
+        # one write with its newline: a Ctrl-C cannot split the line from its end
+        self.stream.write(f"{self.desc}: {self.unit} {self.done:,}/{self.total:,}{share}, "
+                          f"{elapsed:.0f} s{numbers}\n")
+        self.stream.flush()
         self._printed = self.done
 
     def update(self, n: int = 1) -> None:
