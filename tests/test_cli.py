@@ -49,6 +49,13 @@ def assert_one_line_error(result):
     assert len(lines) == 1 and lines[0].startswith("scratchgen"), result.stderr
 
 
+def eval_table(stdout: str) -> dict:
+    """``scratchgen eval``'s table as {metric: its value on this run}."""
+    header, *lines = stdout.splitlines()
+    assert header.split()[:4] == ["metric", "this", "run", "real"], stdout
+    return {line.split()[0]: line.split()[1] for line in lines}
+
+
 def folder_bytes(folder):
     return {p.relative_to(folder): p.read_bytes() for p in sorted(Path(folder).rglob("*"))
             if p.is_file()}

@@ -3,7 +3,7 @@ text file), ``sample`` with a prompt, temperature and top-k, ``eval`` in
 bits per character; ``train made`` and its exact NLL; clear errors."""
 import pytest
 
-from test_cli import assert_one_line_error, scratchgen
+from test_cli import assert_one_line_error, eval_table, scratchgen
 
 import scratchgen as sg
 from scratchgen.runs import text_training
@@ -48,7 +48,7 @@ def test_eval_charlm_reports_bits_per_character(text_run):
     where, _ = text_run
     result = scratchgen("eval", "LM", cwd=where)
     assert result.returncode == 0, result.stderr
-    table = dict(line.split() for line in result.stdout.splitlines())
+    table = eval_table(result.stdout)
     nats, bits = float(table["val_nats_per_char"]), float(table["val_bits_per_char"])
     assert bits == pytest.approx(nats / 0.6931471805599453, rel=1e-3)
 
@@ -68,7 +68,7 @@ def test_train_made_and_eval_its_exact_nll(tmp_path):
     assert result.returncode == 0, result.stderr
     ev = scratchgen("eval", "M", "--n", 100, cwd=tmp_path)
     assert ev.returncode == 0, ev.stderr
-    table = dict(line.split() for line in ev.stdout.splitlines())
+    table = eval_table(ev.stdout)
     assert 10 < float(table["test_nll_nats"]) < 64 * 0.7  # below the uniform 64 ln 2 = 44.4
     wrong = scratchgen("sample", "M", "--prompt", "x", cwd=tmp_path)
     assert_one_line_error(wrong)

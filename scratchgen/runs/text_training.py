@@ -18,6 +18,7 @@ same windows an uninterrupted one would.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -29,7 +30,9 @@ from ..data.text import TextDataset, load_text_dataset, random_windows
 from ..models import CHECKPOINT, CONFIG, MODELS
 from ..models.charlm import warmup_cosine_lr
 from ..serialization import load, save
-from .training import FIGURES, LOSSES, _ctrl_c_between_steps, _history_csv, _write_text_atomic
+from .progress import Progress
+from .training import (FIGURES, LOSSES, DivergenceError, _ctrl_c_between_steps, _history_csv,
+                       _write_text_atomic)
 
 
 @dataclass
@@ -60,8 +63,13 @@ def read_text_config(run_dir) -> TextRunConfig:
 
 
 def is_text_run(run_dir) -> bool:
+    """Whether ``run_dir`` holds a character-model run (a config that cannot
+    be read is not one: the reader that follows names what is wrong)."""
     path = Path(run_dir) / CONFIG
-    return path.is_file() and json.loads(path.read_text()).get("model") == "charlm"
+    try:
+        return json.loads(path.read_text()).get("model") == "charlm"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 class TextRun:
@@ -114,12 +122,11 @@ class TextRun:
         self.evals.append(row)
 
     def fit(self, progress: bool = True) -> None:
-        from tqdm.auto import tqdm
         c = self.config
         opt = self.optimizer["model"]
         with _ctrl_c_between_steps() as stop_if_pressed, \
-                tqdm(total=c.iters, initial=self.step, disable=not progress, unit="iter",
-                     desc=f"charlm on {Path(c.data).name}") as bar:
+                Progress(c.iters, f"charlm on {Path(c.data).name}", initial=self.step,
+                         unit="iter", enabled=progress) as bar:
             self.model.train()
             try:
                 while self.step < c.iters:
@@ -130,10 +137,15 @@ class TextRun:
                                            c.batch_size, self.windows)
                     stats = self.model.train_step(batch, {"model": opt}, lr=lr, clip=c.clip)
                     self.step += 1
+                    if not math.isfinite(stats["loss"]):   # stop; the last checkpoint stays
+                        raise DivergenceError(
+                            f"training diverged: loss = {stats['loss']} at iteration {self.step}; "
+                            f"the last checkpoint in {self.dir} is kept. Try a smaller --lr "
+                            f"(this run: {c.lr:g})")
                     self.history.append({"step": self.step, "loss": stats["loss"], "lr": lr})
                     bar.update(1)
                     last = self.evals[-1]
-                    bar.set_postfix(loss=f"{stats['loss']:.3f}", val=f"{last['val']:.3f}")
+                    bar.set_postfix({"loss": stats["loss"], "val": last["val"]})
                     if self.step % c.checkpoint_every == 0:
                         self.save_checkpoint()
                     stop_if_pressed()
