@@ -93,4 +93,4 @@ def test_eval_of_wgan_gp_on_grid25_counts_25_modes(runs):
     result = scratchgen("eval", "WGAN", "--json", "--n", 500, cwd=where)
     assert result.returncode == 0, result.stderr
     metrics = json.loads(result.stdout)
-    assert metrics["n_modes"] == 25 and 0 <= metrics["modes"] <= 25
+    assert metrics["modes_real"] == 25 and 0 <= metrics["modes"] <= 25
