@@ -223,7 +223,7 @@ def _nan_weights(where):
     (["train", "vae", "--resume"], None, ["--out"]),
     (["train", "vae", "--out", "RUN", "--resume"], None, ["--epochs"]),   # already done
     (["train", "vae", "--out", "RUN"], None, ["already holds a run", "--resume"]),
-    (["train", "vae", "--data", "ring8", "--out", "NEW"], None, ["--data digits"]),
+    (["train", "convvae", "--data", "ring8", "--out", "NEW"], None, ["digits"]),
     (["train", "gan", "--batch-size", "100000", "--out", "NEW"], None, ["batch"]),
     # an explicit --root is the only place searched (item 7), and the message
     # says how to get the files, as command-line options
