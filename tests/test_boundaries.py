@@ -111,6 +111,13 @@ def test_the_issue_examples_give_pytorchs_zero():
         x = sg.tensor([-1.0, 4.0], requires_grad=True)
         f(x).sum().backward()
         np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.25])
+    # case 4: d(x^0)/dx = 0 even at x = 0; d(0^b)/db = 0 for b >= 0
+    x = sg.tensor([0.0, 2.0], requires_grad=True)
+    (x ** 0).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0])
+    b = sg.tensor([2.0, 0.5, 0.0], requires_grad=True)
+    (sg.zeros(3) ** b).sum().backward()
+    np.testing.assert_array_equal(b.grad.numpy(), [0.0, 0.0, 0.0])
 
 
 def test_the_issue_examples_match_pytorch():
