@@ -33,6 +33,7 @@ import argparse
 import json
 import math
 import sys
+import warnings
 from pathlib import Path
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
@@ -357,7 +358,11 @@ def main(argv=None) -> int:
         return 0
     _check(parser, args)
     try:
-        args.func(args)
+        # NumPy's overflow/invalid-value warnings on the way to a NaN are
+        # noise here: the loop's divergence check says it, in one line
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            args.func(args)
     except (ValueError, OSError, BackendError) as exc:  # bad input; bugs keep their traceback
         print(f"scratchgen: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_USAGE
