@@ -9,9 +9,9 @@ guard backend too.  ``--figures`` sends the figures to a temporary folder
 never overwrite the committed ones in ``figures/``; each run checks that.
 
 The committed figures are the ones the full runs write: a lesson's quick
-run must write the same names, and images of about the same size (the
-quick run draws the same figures with less data; sizes differ by a few
-tick labels at most).
+run must write the same names, and images of about the same width (the
+quick run draws the same figures with less data: widths differ by a few
+tick labels at most; a grid with a row per epoch has fewer rows).
 """
 import os
 import re
@@ -68,9 +68,9 @@ def test_lesson_runs_quick_and_writes_figures(lesson, tmp_path):
                     f"(`scratchgen lessons run {int(prefix[:2])} --figures figures/`)")
     assert pngs == mine, (f"{lesson.name} writes {pngs} but figures/ holds {mine}: regenerate "
                           f"with `scratchgen lessons run {int(prefix[:2])} --figures figures/`")
-    for name in pngs:
+    for name in pngs:   # widths: a quick run may draw fewer rows (fewer epochs), not columns
         (w, h), (cw, ch) = png_size(tmp_path / name), png_size(FIGURES / name)
-        assert abs(w - cw) <= 0.1 * cw and abs(h - ch) <= 0.1 * ch, (
+        assert abs(w - cw) <= 0.1 * cw and min(h, ch) > 50, (
             f"{name}: the quick run draws {w}x{h}, the committed figure is {cw}x{ch}")
 
 
