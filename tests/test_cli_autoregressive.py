@@ -73,3 +73,22 @@ def test_train_made_and_eval_its_exact_nll(tmp_path):
     wrong = scratchgen("sample", "M", "--prompt", "x", cwd=tmp_path)
     assert_one_line_error(wrong)
     assert "character-model runs" in wrong.stderr
+
+
+def test_a_resumed_text_run_equals_an_uninterrupted_one(tmp_path):
+    (tmp_path / "poem.txt").write_text(POEM, encoding="utf-8")
+    args = {"block_size": 8, "n_layer": 1, "n_head": 2, "n_embd": 8}
+
+    def config(iters):
+        return text_training.TextRunConfig(data=str(tmp_path / "poem.txt"), iters=iters,
+                                           eval_interval=2, eval_batches=2, model_args=args)
+    whole = text_training.start(config(5), tmp_path / "whole")
+    whole.fit(progress=False)
+    part = text_training.start(config(3), tmp_path / "part")
+    part.fit(progress=False)
+    resumed = text_training.resume(tmp_path / "part", iters=5)
+    resumed.fit(progress=False)
+    assert resumed.step == whole.step == 5
+    for (name, a), b in zip(whole.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert (a == b).all(), name
+    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in whole.history]
