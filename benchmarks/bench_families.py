@@ -1,8 +1,9 @@
 """The three families side by side: a GAN, a VAE and MADE on binarised images.
 
-Each trains on dynamically binarised images for the same budget of CPU
-time, with the architecture ``scratchgen train`` gives it, and all three are
-judged on the same test set, binarised once with seed 0: NLL in nats per
+Each trains for the same budget of CPU time, with the architecture
+``scratchgen train`` gives it (the VAE and MADE on dynamically binarised
+images, the GAN on the grey ones: see :mod:`scratchgen.runs.families`),
+and all three are judged on the same test set, binarised once with seed 0: NLL in nats per
 image (exact for MADE, the IWAE bound for the VAE, undefined for the GAN),
 Fréchet distance and precision/recall of binary samples in a classifier's
 features, CPU time per epoch and per 64 samples, parameter count.  The
@@ -11,8 +12,8 @@ too); this script prints its table and optionally a figure and JSON.
 
 Run from the repository root (1 thread: say so beside any time)::
 
-    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_families.py --data digits --budget 60
-    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_families.py --data fashion --budget 300
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_families.py --data digits --budget 30
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_families.py --data fashion --budget 120
     python benchmarks/bench_families.py --quick
 """
 from __future__ import annotations

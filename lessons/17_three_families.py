@@ -34,8 +34,12 @@ args = parse_args("Lesson 17: GAN, VAE and MADE side by side")
 # %% [markdown]
 # ## 1. Same data, same budget, same yardsticks
 #
-# Every model trains on dynamically binarised digits (a fresh Bernoulli
-# draw of each pixel in each batch) for the same number of CPU seconds.
+# The VAE and MADE train on dynamically binarised digits (a fresh Bernoulli
+# draw of each pixel in each batch), the GAN on the grey digits (the
+# pixels' Bernoulli means: on exact 0/1 images its discriminator spots the
+# generator's continuous outputs at once and the generator collapses), all
+# for the same number of CPU seconds; every model's samples are drawn as
+# 0/1 pixels.
 # Then: the test NLL in nats per image on one fixed binarisation (exact for
 # MADE, the IWAE bound for the VAE, undefined for the GAN); the Fréchet
 # distance and precision/recall of binary samples against the binarised test
