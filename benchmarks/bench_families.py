@@ -28,13 +28,11 @@ def figure(grids, path, title) -> None:
     from matplotlib.figure import Figure
 
     from scratchgen.atomic import atomic_path
+    from scratchgen.runs import plot
     fig = Figure(figsize=(4 * len(grids), 2.4))
     for i, (name, images) in enumerate(grids.items()):
         ax = fig.add_subplot(1, len(grids), i + 1)
-        n, h, w = images.shape[0], images.shape[-2], images.shape[-1]
-        rows = 4
-        tile = images.reshape(rows, n // rows, h, w).transpose(0, 2, 1, 3).reshape(rows * h, -1)
-        ax.imshow(tile, cmap="gray", vmin=0, vmax=1)
+        ax.imshow(plot.tile(images, ncol=8), cmap="gray", vmin=0, vmax=1)
         ax.set_title(name.upper())
         ax.axis("off")
     fig.suptitle(title)

@@ -25,7 +25,7 @@ import scratchgen as sg
 from scratchgen.data import load_digits
 from scratchgen.data.binary import fixed_binarization
 from scratchgen.data.registry import load_dataset
-from scratchgen.runs import families
+from scratchgen.runs import families, plot
 
 from _common import parse_args, savefig  # lessons/_common.py
 
@@ -54,11 +54,10 @@ print(f"(took {time.perf_counter() - start:.0f} s)\n")
 for row in families.table(rows, k):
     print(" | ".join(f"{key}: {value}" for key, value in row.items()))
 
-fig = Figure(figsize=(12, 2.6))
+fig = Figure(figsize=(12, 2.8))
 for i, (name, images) in enumerate(grids.items()):
     ax = fig.add_subplot(1, 3, i + 1)
-    tile = images[:32].reshape(4, 8, 8, 8).transpose(0, 2, 1, 3).reshape(32, 64)
-    ax.imshow(tile, cmap="gray", vmin=0, vmax=1)
+    ax.imshow(plot.tile(images[:32], ncol=8), cmap="gray", vmin=0, vmax=1)
     row = next(r for r in rows if r["model"] == name)
     nll = "no likelihood" if row["nll_nats"] is None else f"NLL {row['nll_nats']:.1f}"
     ax.set_title(f"{name.upper()}: {nll}, FD {row['frechet_distance']:.1f}", fontsize=9)

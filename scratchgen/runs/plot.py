@@ -81,6 +81,13 @@ def _tile(images: np.ndarray, ncol: int, pad: int = 1) -> np.ndarray:
     return np.pad(grid, ((0, pad), (0, pad)), constant_values=np.nan)
 
 
+def tile(images, ncol: int = 8, pad: int = 1) -> np.ndarray:
+    """Images of any accepted shape as one array for ``imshow``, ``ncol``
+    per row, ``pad`` transparent pixels between them: for panels of a
+    larger figure (``sample_grid`` makes a figure of its own)."""
+    return _tile(_as_images(images), ncol, pad)
+
+
 def _grid_figure(images, path, ncol: int, title=None, value_range=(0, 1), row_labels=None) -> Path:
     images = _as_images(images)
     grid = _tile(images, ncol)
