@@ -47,7 +47,7 @@ args = parse_args("Lesson 17: GAN, VAE and MADE side by side")
 # training images reach); CPU time per epoch and per 64 samples.
 
 # %%
-budget, n, k = (1.0, 100, 5) if args.quick else (60.0, 297, 100)
+budget, n, k = (1.0, 100, 5) if args.quick else (30.0, 297, 100)
 start = time.perf_counter()
 rows, grids = families.compare("digits", budget, n, k)
 print(f"(took {time.perf_counter() - start:.0f} s)\n")
