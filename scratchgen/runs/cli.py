@@ -108,6 +108,17 @@ def _fresh_line() -> str:
 # --------------------------------------------------------------------------
 # The commands
 # --------------------------------------------------------------------------
+def _fit(run, quiet: bool) -> None:
+    """Train an image or text run; on Ctrl-C say where its checkpoint is and
+    how to go on."""
+    try:
+        run.fit(progress=not quiet)
+    except KeyboardInterrupt:
+        print(f"{_fresh_line()}interrupted: checkpoint saved in {run.dir}; continue with "
+              f"`scratchgen train {run.config.model} --out {run.dir} --resume`", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+
+
 def _train_text(args) -> None:
     from . import recipes, text_training
     if args.resume:
@@ -121,12 +132,7 @@ def _train_text(args) -> None:
                 setattr(config, key, getattr(args, key))
         out = args.out or f"runs/charlm-{Path(data).stem}"
         run = text_training.start(config, out)
-    try:
-        run.fit(progress=not args.quiet)
-    except KeyboardInterrupt:
-        print(f"{_fresh_line()}interrupted: checkpoint saved in {run.dir}; continue with "
-              f"`scratchgen train charlm --out {run.dir} --resume`", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
+    _fit(run, args.quiet)
     last = run.evals[-1]
     print(f"iteration {run.step}: train {last['train']:.4f}, val {last['val']:.4f} nats per "
           f"character (estimates over {run.config.eval_batches} batches)")
@@ -158,12 +164,7 @@ def _train(args) -> None:
             config.model_args["beta"] = args.beta
         out = args.out or f"runs/{args.model}-{data_name}"
         run = training.start(config, out, dataset=dataset)
-    try:
-        run.fit(progress=not args.quiet)
-    except KeyboardInterrupt:
-        print(f"{_fresh_line()}interrupted: checkpoint saved in {run.dir}; continue with "
-              f"`scratchgen train {run.config.model} --out {run.dir} --resume`", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
+    _fit(run, args.quiet)
     for path in training.write_figures(run):
         print(f"wrote {path}")
     print(f"run folder: {run.dir}")
