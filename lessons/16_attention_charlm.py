@@ -58,8 +58,8 @@ print(np.round(weights, 3))
 
 # The library's layer does the same with one Linear for q, k and v together
 layer = nn.CausalSelfAttention(C, num_heads=1, bias=False)
-layer.qkv.weight.data = np.concatenate([Wq, Wk, Wv]).astype(np.float32)
-layer.proj.weight.data = np.eye(C, dtype=np.float32)    # no output mixing, to compare
+layer.load_state_dict({"qkv.weight": np.concatenate([Wq, Wk, Wv]).astype(np.float32),
+                       "proj.weight": np.eye(C, dtype=np.float32)})  # no output mixing
 ours = layer(sg.tensor(x[None])).numpy()[0]
 print("nn.CausalSelfAttention equals the hand computation:",
       np.allclose(ours, by_hand, atol=1e-5))
