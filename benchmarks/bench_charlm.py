@@ -109,7 +109,8 @@ def train(args, torch=None) -> dict:
         opts = model.make_optimizers(TRAIN["lr"], TRAIN["weight_decay"], TRAIN["betas"])
 
         def step(batch, lr):
-            return model.train_step(batch, opts, lr=lr, clip=TRAIN["clip"])["loss"]
+            # float(): one copy to the host per step, as the twin's .item()
+            return float(model.train_step(batch, opts, lr=lr, clip=TRAIN["clip"])["loss"])
 
         def loss(x, y):
             with sg.no_grad():
@@ -235,7 +236,7 @@ def build_steps(torch, args) -> dict:
     opt = ours.make_optimizers(TRAIN["lr"], TRAIN["weight_decay"], TRAIN["betas"])
     x, y = random_windows(data.train, config["block_size"], TRAIN["batch_size"],
                           np.random.default_rng(0))
-    steps = {"ours": lambda: ours.train_step((x, y), opt, clip=TRAIN["clip"])["loss"]}
+    steps = {"ours": lambda: float(ours.train_step((x, y), opt, clip=TRAIN["clip"])["loss"])}
     if torch is not None:
         torch_step, _ = torch_step_fn(torch, ours, config, len(data.vocab), args.torch_sdpa)
         tx, ty = torch.from_numpy(x), torch.from_numpy(y)

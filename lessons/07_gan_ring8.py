@@ -34,7 +34,7 @@ from scratchgen.runs import training
 from scratchgen.runs.metrics import mode_coverage
 from scratchgen.runs.recipes import RECIPES, training_settings
 
-from _common import parse_args, savefig  # lessons/_common.py
+from _common import host_values, parse_args, savefig  # lessons/_common.py
 
 args = parse_args("Lesson 07: the GAN game on the ring of 8 Gaussians")
 rng = np.random.default_rng(0)
@@ -331,7 +331,7 @@ with tempfile.TemporaryDirectory() as run_dir:
                          run_dir, dataset=small)
     run.fit(progress=False)
 for key in ("d_loss", "g_loss"):
-    ours = np.array([row[key] for row in loop_history])
+    ours = host_values(row[key] for row in loop_history)
     theirs = np.array([row[key] for row in run.history])
     np.testing.assert_allclose(ours, theirs, rtol=1e-6)
 print(f"{len(run.history)} steps: this loop and training.Run give the same losses")
@@ -424,7 +424,7 @@ fig = Figure(figsize=(8, 4))
 ax = fig.add_subplot()
 for key, label, level, name in (("d_loss", "discriminator", 2 * math.log(2), "2 log 2"),
                                 ("g_loss", "generator (non-saturating)", math.log(2), "log 2")):
-    values = np.array([row[key] for row in history])
+    values = host_values(row[key] for row in history)
     (raw,) = ax.plot(steps, values, alpha=0.2, lw=0.6)
     smooth = np.convolve(values, np.ones(window) / window, mode="valid")
     ax.plot(steps[window - 1:], smooth, color=raw.get_color(), lw=1.8,

@@ -32,7 +32,7 @@ from scratchgen.data.registry import load_dataset
 from scratchgen.models import DCGAN
 from scratchgen.runs import recipes
 
-from _common import parse_args, savefig  # lessons/_common.py
+from _common import host_values, parse_args, savefig  # lessons/_common.py
 
 args = parse_args("Lesson 10: DCGAN, a GAN that paints with convolutions")
 lesson_start = time.perf_counter()
@@ -107,8 +107,8 @@ for epoch in range(1, epochs + 1):
     if epoch in shown:
         per_epoch.append(images_from(fixed_z))
         recent = losses[-len(loader):]
-        print(f"epoch {epoch}: D loss {np.mean([r['d_loss'] for r in recent]):.3f}, "
-              f"G loss {np.mean([r['g_loss'] for r in recent]):.3f}, "
+        print(f"epoch {epoch}: D loss {host_values(r['d_loss'] for r in recent).mean():.3f}, "
+              f"G loss {host_values(r['g_loss'] for r in recent).mean():.3f}, "
               f"{time.perf_counter() - start:.0f} s so far")
 
 # %%

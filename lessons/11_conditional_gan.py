@@ -29,7 +29,7 @@ from scratchgen.models import ConditionalGAN
 from scratchgen.runs import recipes
 from scratchgen.runs.feature_net import feature_net
 
-from _common import parse_args, savefig  # lessons/_common.py
+from _common import host_values, parse_args, savefig  # lessons/_common.py
 
 args = parse_args("Lesson 11: the conditional GAN")
 lesson_start = time.perf_counter()
@@ -84,8 +84,8 @@ loader = DataLoader((data.x[:n_train], data.y[:n_train]), config.batch_size, shu
 for epoch in range(epochs):
     start = time.perf_counter()
     losses = [model.train_step(batch, optimizers) for batch in loader]
-    print(f"epoch {epoch + 1}: D loss {np.mean([r['d_loss'] for r in losses]):.3f}, "
-          f"G loss {np.mean([r['g_loss'] for r in losses]):.3f}, "
+    print(f"epoch {epoch + 1}: D loss {host_values(r['d_loss'] for r in losses).mean():.3f}, "
+          f"G loss {host_values(r['g_loss'] for r in losses).mean():.3f}, "
           f"{time.perf_counter() - start:.0f} s")
 model.eval()
 

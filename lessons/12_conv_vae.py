@@ -28,7 +28,7 @@ from scratchgen.data import DataLoader, load_digits
 from scratchgen.models.conv_vae import ConvVAE
 from scratchgen.models.vae import VAE
 
-from _common import FIGURES, parse_args, savefig  # lessons/_common.py
+from _common import FIGURES, host_values, parse_args, savefig  # lessons/_common.py
 
 args = parse_args("Lesson 12: the convolutional VAE and beta")
 x_train, y_train = load_digits("train")   # (1500, 1, 8, 8) in [0, 1]
@@ -88,7 +88,7 @@ def train(model, epochs=epochs, lr=1e-3, seed=0):
             kls.append(model.train_step(batch, optimizers)["kl"])
             if steps_cap is not None and step + 1 == steps_cap:
                 break
-    return float(np.mean(kls)), time.perf_counter() - start
+    return float(host_values(kls).mean()), time.perf_counter() - start
 
 
 def bounds(model, k=100, repeats=10):

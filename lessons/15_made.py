@@ -34,7 +34,7 @@ from scratchgen.data import DataLoader, load_digits
 from scratchgen.data.binary import fixed_binarization
 from scratchgen.models.made import MADE, made_degrees, made_masks
 
-from _common import FIGURES, parse_args, savefig  # lessons/_common.py
+from _common import FIGURES, host_values, parse_args, savefig  # lessons/_common.py
 
 args = parse_args("Lesson 15: the chain rule of probability, and MADE's masks")
 sg.manual_seed(0)
@@ -151,6 +151,7 @@ start = time.perf_counter()
 for epoch in range(epochs):
     for xb in loader:
         losses.append(made.train_step(xb, optimizers)["loss"])
+    losses[-len(loader):] = host_values(losses[-len(loader):])  # one copy per epoch
     with sg.no_grad():
         test_nll.append(-made.log_prob(test).mean().item())
 train_time = time.perf_counter() - start

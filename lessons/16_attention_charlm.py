@@ -25,7 +25,7 @@ from scratchgen.data import load_text_dataset
 from scratchgen.data.text import random_windows
 from scratchgen.models.charlm import CharTransformer, warmup_cosine_lr
 
-from _common import parse_args, savefig  # lessons/_common.py
+from _common import host_values, parse_args, savefig  # lessons/_common.py
 
 args = parse_args("Lesson 16: attention by hand, then a character-level GPT")
 sg.manual_seed(0)
@@ -131,6 +131,7 @@ for it in range(iters + 1):
     batch = random_windows(data.train, model.block_size, 12, windows)
     losses.append(model.train_step(batch, optimizers, lr=lr, clip=1.0)["loss"])
 model.eval()
+losses = host_values(losses)  # one copy to the host for the whole run
 val = data.val[:3000] if args.quick else data.val
 nats = model.text_nll(val)
 print(f"validation loss over the whole validation text: {nats:.4f} nats per character = "

@@ -30,6 +30,16 @@ def _parser(description: str = "") -> argparse.ArgumentParser:
     return parser
 
 
+def host_values(values):
+    """Losses a training step returned, as one host NumPy array.
+
+    ``model.train_step`` leaves its losses on the device (0-d tensors): a
+    ``float()`` of each, every step, would make a GPU stop and wait for the
+    step to finish.  Stacking them first costs one copy for all of them."""
+    import scratchgen as sg
+    return sg.stack(list(values)).numpy()
+
+
 def parse_args(description: str) -> argparse.Namespace:
     """``--quick``: a seconds-long smoke run (smaller sizes, fewer steps);
     ``--figures DIR``: where the figures go.

@@ -163,6 +163,12 @@ class Tensor:
     def __int__(self):
         return int(self._scalar("int()"))
 
+    def __format__(self, spec):
+        """A 0-d tensor formats as its number (``f"{loss:.3f}"``), as in PyTorch."""
+        if self.ndim == 0:
+            return format(self.item(), spec)
+        return object.__format__(self, spec)
+
     def __repr__(self):
         body = repr(self.numpy()).replace("array(", "tensor(").replace("\n", "\n ")
         grad = ", requires_grad=True" if self.requires_grad else ""

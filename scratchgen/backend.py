@@ -73,6 +73,12 @@ def _load(name: str):
 NAME: str = os.environ.get(ENV_VAR, "numpy").strip().lower() or "numpy"
 xp = _load(NAME)
 
+#: Whether arrays live in device memory, where reading a value on the host
+#: (``int(a.max())``) waits for all queued work: CuPy, and numpy-guard, which
+#: plays the GPU's part on the CPU.  Checks that would read a value every
+#: training step are made outside training there (see ``nn.Embedding``).
+ON_DEVICE: bool = NAME in ("cupy", "numpy-guard")
+
 #: Whether glibc keeps freed memory for the next step (see :mod:`.allocator`);
 #: CuPy keeps its own memory pool on the GPU.
 MALLOC_TUNED: bool = NAME != "cupy" and allocator.keep_freed_memory()
@@ -98,7 +104,7 @@ def to_numpy(a) -> _host_np.ndarray:
     if NAME == "cupy" and isinstance(a, xp.ndarray):
         return xp.asnumpy(a)
     if NAME == "numpy-guard" and isinstance(a, xp.ndarray):
-        return a.unwrap()
+        return a.get()
     return _host_np.asarray(a)
 
 

@@ -337,6 +337,7 @@ def attention_weights(query, key, attn_mask=None, is_causal=False, scale=None):
     scores = (query @ swapaxes(key, -1, -2)) * scale
     mask = causal_mask(query.shape[-2], key.shape[-2]) if is_causal else None
     if attn_mask is not None:
+        # a host (NumPy) mask is copied to the backend once, explicitly
         given = attn_mask.data if isinstance(attn_mask, Tensor) else backend.asarray(attn_mask)
         mask = given if mask is None else xp.logical_and(mask, given)
     if mask is not None:

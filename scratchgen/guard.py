@@ -168,8 +168,13 @@ class GuardArray:
         self._a = a
 
     def unwrap(self) -> np.ndarray:
-        """The inner NumPy array (for scratchgen.backend.to_numpy only: a
-        copy to the host)."""
+        """The inner NumPy array, for the backend's own bookkeeping (memory
+        layout, views); not a copy to the host."""
+        return self._a
+
+    def get(self) -> np.ndarray:
+        """The values on the host: CuPy's ``a.get()``, a device-to-host copy
+        (counted by :func:`count_host_syncs`)."""
         _host_sync()
         return self._a
 

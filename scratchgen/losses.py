@@ -216,8 +216,11 @@ def cross_entropy(logits, target, weight=None, *, ignore_index=-100, reduction="
                          f"{(logits.shape[0],) + logits.shape[2:]}, got {tuple(labels.shape)}")
     valid = labels != ignore_index
     picked_labels = xp.where(valid, labels, 0)  # any class: ignored rows are masked below
-    if picked_labels.size and not (0 <= int(picked_labels.min())
-                                   and int(picked_labels.max()) < n_classes):
+    # a range check reads two values on the host: on a device, made only
+    # outside training (while no graph is recorded), see backend.ON_DEVICE
+    checked = not (backend.ON_DEVICE and is_grad_enabled())
+    if checked and picked_labels.size and not (0 <= int(picked_labels.min())
+                                               and int(picked_labels.max()) < n_classes):
         raise IndexError(f"{name}: class indices must lie in [0, {n_classes}) (or equal "
                          f"ignore_index={ignore_index}), got values from "
                          f"{int(labels.min())} to {int(labels.max())}")

@@ -104,7 +104,8 @@ def test_cross_entropy_probability_targets():
 
 def test_cross_entropy_errors_name_the_problem():
     x = sg.rand(2, 3)
-    with pytest.raises(IndexError, match=r"\[0, 3\)"):
+    # on a device the range is checked outside training only (no host read per step)
+    with pytest.raises(IndexError, match=r"\[0, 3\)"), sg.no_grad():
         F.cross_entropy(x, sg.tensor([0, 3]))
     with pytest.raises(ValueError, match="one entry per class"):
         F.cross_entropy(x, sg.tensor([0, 1]), sg.ones(2))

@@ -157,7 +157,7 @@ NOT_DIFFERENTIABLE = {
     "Tensor.__ne__", "Tensor.argmax", "Tensor.argmin",
     # attributes and conversions out of the graph
     "Tensor.shape", "Tensor.ndim", "Tensor.dtype", "Tensor.size", "Tensor.is_leaf",
-    "Tensor.requires_grad", "Tensor.numpy", "Tensor.item", "Tensor.backward",
+    "Tensor.requires_grad", "Tensor.numpy", "Tensor.item", "Tensor.backward", "Tensor.__format__",
     "Tensor.__bool__", "Tensor.__float__", "Tensor.__int__",
     # graph bookkeeping and in-place writes outside the graph (test_autograd.py)
     "Tensor.requires_grad_", "Tensor.retain_grad", "Tensor.register_hook",

@@ -300,5 +300,5 @@ def test_conditional_training_step_uses_the_labels(digits):
     model.encode = lambda x, labels=None: seen.append(labels) or encode(x, labels)
     batch = (sg.tensor(digits.x[:4]), sg.tensor(digits.y[:4]))
     losses = model.train_step(batch, model.make_optimizers(1e-3))
-    assert set(losses) == {"loss", "kl"} and all(np.isfinite(v) for v in losses.values())
+    assert set(losses) == {"loss", "kl"} and all(np.isfinite(float(v)) for v in losses.values())
     np.testing.assert_array_equal(seen[0].numpy(), digits.y[:4])

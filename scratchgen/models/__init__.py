@@ -5,7 +5,10 @@ Each model is an ``nn.Module`` built from plain constructor arguments;
 models add per-example quantities in nats (VAEs: ``encode``, ``decode``,
 ``elbo(x)``, ``iwae(x, k)``; autoregressive models: ``log_prob(x)``).  For training each also has
 ``make_optimizers(lr)`` and ``train_step(batch, optimizers)``, which the
-shared loop in :mod:`scratchgen.runs.training` calls.
+shared loop in :mod:`scratchgen.runs.training` calls.  ``train_step``
+returns its losses as 0-d tensors *on the device*: turning each into a
+Python float would make a GPU wait for the step to finish, every step; the
+loop gathers them and copies them to the host once per log interval.
 
 ``MODELS`` names each model for the command line and for run folders;
 ``load(run_dir)`` rebuilds the trained model of a run folder.  The training

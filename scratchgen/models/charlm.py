@@ -219,4 +219,4 @@ class CharTransformer(nn.Module):
         loss.backward()
         norm = nn.utils.clip_grad_norm_(self.parameters(), clip) if clip else None
         opt.step()
-        return {"loss": loss.item(), "grad_norm": norm}
+        return {"loss": loss.detach(), "grad_norm": norm}

@@ -145,4 +145,4 @@ def adversarial_step(judge, real, fake, optimizers) -> dict:
     g_loss = nonsaturating_generator_loss(judge(fake))
     g_loss.backward()
     g_opt.step()
-    return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+    return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}

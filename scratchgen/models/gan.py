@@ -97,4 +97,4 @@ class GAN(nn.Module):
         g_loss = self.generator_loss(self.generate(piece.shape[0]))
         g_loss.backward()
         g_opt.step()
-        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}

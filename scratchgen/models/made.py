@@ -172,4 +172,4 @@ class MADE(nn.Module):
         loss = self.loss(x)
         loss.backward()
         opt.step()
-        return {"loss": loss.item()}
+        return {"loss": loss.detach()}

@@ -62,7 +62,7 @@ from __future__ import annotations
 import math
 
 from .. import functional as F
-from .. import nn, optim
+from .. import backend, nn, optim
 from ..autograd import Tensor, no_grad
 from ..backend import xp
 from ..creation import randn
@@ -164,7 +164,8 @@ class VAEBase(nn.Module):
         if idx.shape != (n,) or idx.dtype.kind not in "iu":
             raise ValueError(f"labels must be {n} integer class indices, got shape "
                              f"{tuple(idx.shape)} of {idx.dtype}")
-        if n and (int(idx.min()) < 0 or int(idx.max()) >= self.n_classes):
+        checked = not (self.training and backend.ON_DEVICE)  # see nn.Embedding
+        if checked and n and (int(idx.min()) < 0 or int(idx.max()) >= self.n_classes):
             raise ValueError(f"labels must lie in 0..{self.n_classes - 1}, got "
                              f"{int(idx.min())}..{int(idx.max())}")
         return Tensor(xp.eye(self.n_classes, dtype=dtype)[idx])
@@ -262,7 +263,7 @@ class VAEBase(nn.Module):
         loss, kl = self._loss_and_kl(x, labels)
         loss.backward()
         opt.step()
-        return {"loss": loss.item(), "kl": kl.item()}
+        return {"loss": loss.detach(), "kl": kl.detach()}
 
 
 class VAE(VAEBase):

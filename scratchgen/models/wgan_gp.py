@@ -102,4 +102,4 @@ class WGANGP(nn.Module):
         g_loss = wasserstein_generator_loss(self.score(self.generate(piece.shape[0])))
         g_loss.backward()
         g_opt.step()
-        return {"critic_loss": c_loss.item(), "g_loss": g_loss.item()}
+        return {"critic_loss": c_loss.detach(), "g_loss": g_loss.detach()}

@@ -113,8 +113,12 @@ class Embedding(Module):
         index = indices.data if isinstance(indices, Tensor) else backend.asarray(indices)
         if index.dtype.kind not in "iu":
             raise TypeError(f"{self!r}: indices must be integers, got dtype {index.dtype}")
-        # NumPy would wrap negative indices and CuPy wraps every index: check here
-        if index.size and not (0 <= int(index.min()) and int(index.max()) < self.num_embeddings):
+        # NumPy would wrap negative indices and CuPy wraps every index: check here,
+        # except in training on a device, where the check would wait for the
+        # device every step (training indices come from a checked data set)
+        checked = not (self.training and backend.ON_DEVICE)
+        if checked and index.size and not (0 <= int(index.min())
+                                           and int(index.max()) < self.num_embeddings):
             raise IndexError(f"{self!r}: indices must lie in [0, {self.num_embeddings}), got "
                              f"values from {int(index.min())} to {int(index.max())}")
         rows = self.weight[index]

@@ -14,22 +14,25 @@ from ..autograd import Tensor
 from ..backend import xp
 
 
-def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0) -> float:
+def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0) -> Tensor:
     """Scale the gradients of ``parameters`` (a tensor or an iterable) so
     their total ``norm_type``-norm is at most ``max_norm``; return the total
-    norm before clipping, as a float."""
+    norm before clipping, a 0-d tensor (as PyTorch).
+
+    Everything stays on the device: the factor min(1, max_norm / (||g|| +
+    1e-6)) multiplies every gradient, 1 when there is nothing to clip, so no
+    ``if`` needs the norm on the host (on a GPU that would wait for the
+    whole backward pass, every step)."""
     params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     grads = [p for p in params if p.grad is not None]
     if not grads:
-        return 0.0
+        return Tensor(xp.zeros((), dtype=params[0].dtype if params else "float32"))
     norm_type = float(norm_type)
     if math.isinf(norm_type):
-        total = max(float(xp.abs(p.grad.data).max()) for p in grads)
-    else:  # one device-to-host transfer for the whole sum
-        total = float(sum((xp.abs(p.grad.data) ** norm_type).sum() for p in grads)
-                      ** (1 / norm_type))
-    scale = max_norm / (total + 1e-6)
-    if scale < 1:
-        for p in grads:  # new tensors: a grad may be shared with another tensor
-            p.grad = Tensor(p.grad.data * scale)
-    return total
+        total = xp.stack([xp.abs(p.grad.data).max() for p in grads]).max()
+    else:
+        total = sum((xp.abs(p.grad.data) ** norm_type).sum() for p in grads) ** (1 / norm_type)
+    scale = xp.minimum(max_norm / (total + 1e-6), 1.0)
+    for p in grads:  # new tensors: a grad may be shared with another tensor
+        p.grad = Tensor(p.grad.data * scale.astype(p.grad.dtype))
+    return Tensor(total)

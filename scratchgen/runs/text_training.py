@@ -31,8 +31,8 @@ from ..models import CHECKPOINT, CONFIG, MODELS
 from ..models.charlm import warmup_cosine_lr
 from ..serialization import load, save
 from .progress import Progress
-from .training import (FIGURES, LOSSES, DivergenceError, _ctrl_c_between_steps, _history_csv,
-                       _write_text_atomic)
+from .training import (FIGURES, LOG_EVERY, LOSSES, DivergenceError, _ctrl_c_between_steps,
+                       _history_csv, _to_host, _write_text_atomic)
 
 
 @dataclass
@@ -111,10 +111,11 @@ class TextRun:
     def estimate_loss(self, tokens) -> float:
         """Mean loss over ``eval_batches`` random batches (nanoGPT's estimate)."""
         c, block = self.config, self.model.block_size
-        with no_grad():
-            return float(np.mean([self.model.loss(*random_windows(
-                tokens, block, c.batch_size, self.eval_windows)).item()
-                for _ in range(c.eval_batches)]))
+        with no_grad():  # summed on the device: one copy to the host, not one per batch
+            total = sum(self.model.loss(*random_windows(tokens, block, c.batch_size,
+                                                        self.eval_windows))
+                        for _ in range(c.eval_batches))
+        return float(total) / c.eval_batches
 
     def _evaluate(self) -> None:
         row = {"step": self.step, "train": self.estimate_loss(self.data.train),
@@ -124,6 +125,7 @@ class TextRun:
     def fit(self, progress: bool = True) -> None:
         c = self.config
         opt = self.optimizer["model"]
+        pending = []  # (iteration, loss on the device, lr) since the last log
         with _ctrl_c_between_steps() as stop_if_pressed, \
                 Progress(c.iters, f"charlm on {Path(c.data).name}", initial=self.step,
                          unit="iter", enabled=progress) as bar:
@@ -137,25 +139,40 @@ class TextRun:
                                            c.batch_size, self.windows)
                     stats = self.model.train_step(batch, {"model": opt}, lr=lr, clip=c.clip)
                     self.step += 1
-                    if not math.isfinite(stats["loss"]):   # stop; the last checkpoint stays
-                        raise DivergenceError(
-                            f"training diverged: loss = {stats['loss']} at iteration {self.step}; "
-                            f"the last checkpoint in {self.dir} is kept. Try a smaller --lr "
-                            f"(this run: {c.lr:g})")
-                    self.history.append({"step": self.step, "loss": stats["loss"], "lr": lr})
+                    pending.append((self.step, stats["loss"], lr))
                     bar.update(1)
-                    last = self.evals[-1]
-                    bar.set_postfix({"loss": stats["loss"], "val": last["val"]})
+                    if self.step % LOG_EVERY == 0 or self.step % c.checkpoint_every == 0:
+                        self._log(pending, bar)
                     if self.step % c.checkpoint_every == 0:
                         self.save_checkpoint()
                     stop_if_pressed()
             except KeyboardInterrupt:
+                self._log(pending, bar)
                 self.save_checkpoint()
                 raise
+            self._log(pending, bar)
         if not self.evals or self.evals[-1]["step"] != self.step:
             self._evaluate()
         self.save_checkpoint()
         self.model.eval()
+
+
+    def _log(self, pending: list, bar) -> None:
+        """The losses since the last log, copied to the host at once (one
+        wait for the device, not one per iteration) into the history; a loss
+        that is not finite stops the run before anything is saved."""
+        if not pending:
+            return
+        losses = _to_host([loss for _, loss, _ in pending])
+        for (step, _, lr), loss in zip(pending, losses):
+            if not math.isfinite(loss):   # stop; the last checkpoint stays
+                raise DivergenceError(
+                    f"training diverged: loss = {loss} at iteration {step}; the last "
+                    f"checkpoint in {self.dir} is kept. Try a smaller --lr "
+                    f"(this run: {self.config.lr:g})")
+            self.history.append({"step": step, "loss": loss, "lr": lr})
+        pending.clear()
+        bar.set_postfix({"loss": losses[-1], "val": self.evals[-1]["val"]})
 
 
 def start(config: TextRunConfig, run_dir) -> TextRun:
