@@ -58,7 +58,7 @@ def test_lesson_runs_quick_and_writes_figures(lesson, tmp_path):
         f"{lesson.name} --quick failed (exit {result.returncode}):\n"
         f"{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert pngs, f"{lesson.name} wrote no PNG to $SCRATCHGEN_FIGURES"
+    assert pngs, f"{lesson.name} wrote no PNG to its --figures folder"
     prefix = lesson.name[:3]  # "01_"
     assert all(name.startswith(prefix) for name in pngs), (
         f"{lesson.name}'s figures must be named {prefix}...png, got {pngs}")

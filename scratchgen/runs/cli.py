@@ -83,7 +83,8 @@ TEMPERATURE = Number(float, 0.0, 100.0, open_low=True)
 TOP_K = Number(int, 1, 1_000_000)
 LENGTH = Number(int, 1, 1_000_000)
 BETA = Number(float, 0.0, 1000.0)
-LABEL = Number(int, 0, 9)
+#: a whole number only: the model knows its classes and names the range itself
+LABEL = Number(int, -2**31, 2**31 - 1)
 N_EVAL = Number(int, 100, 50_000)
 K_IWAE = Number(int, 1, 5_000)
 
