@@ -99,7 +99,7 @@ def test_unknown_backend_lists_the_allowed_values():
 def test_cupy_backend_without_cupy_says_what_to_install():
     result = run_python("import scratchgen", "cupy")
     assert result.returncode != 0
-    assert 'pip install "scratchgen[gpu]"' in result.stderr
+    assert 'pip install -e ".[gpu]"' in result.stderr   # the README's command
 
 
 class WrongSquare(sg.Function):
