@@ -116,7 +116,7 @@ print("the micro engine and scratchgen agree")
 # at about 1,000 nested calls.  A recurrent network unrolled over a long
 # sequence, or a long loop of small updates, builds deeper graphs than that.
 # scratchgen's topological sort keeps its own stack instead
-# (`scratchgen/autograd.py`, `_topological_order`).
+# (`scratchgen/backward.py`, `_topological_order`).
 
 # %%
 depth = 3_000 if args.quick else 20_000

@@ -8,7 +8,7 @@ be understood with what came before it.
 Floors (the layering test parses these lines):
 
     0 backend guard allocator atomic
-    1 autograd
+    1 autograd backward
     2 ops creation
     3 conv resample losses gradcheck functional
     4 nn
@@ -25,7 +25,8 @@ What each file holds, and what it builds on:
    refuses.  ``allocator.py``: keeps freed memory for the next training
    step.  ``atomic.py``: a file is written whole or not at all.
 1. ``autograd.py``: ``Tensor``, ``Function`` (forward on arrays, backward
-   on tensors), the backward pass in topological order, ``no_grad``, ``grad``.
+   on tensors), ``no_grad``: the graph as it is built.  ``backward.py``: the
+   backward pass in topological order, ``Tensor.backward``, ``grad``.
 2. ``ops/``: every differentiable operation, forward beside backward:
    ``broadcast`` (broadcast_to and its adjoint sum_to), ``arithmetic``
    (+ - * / ** @; the matrix product's plain and fast gradients),
@@ -52,8 +53,9 @@ What each file holds, and what it builds on:
    command).
 """
 from . import backend
-from .autograd import (Function, Tensor, detect_anomaly, enable_grad, grad,
-                       is_grad_enabled, no_grad)
+from .autograd import (Function, Tensor, detect_anomaly, enable_grad, is_grad_enabled,
+                       no_grad)
+from .backward import grad  # also gives every Tensor its .backward()
 from .backend import manual_seed
 from .creation import (arange, ones, ones_like, rand, randint, randn, tensor, zeros,
                        zeros_like)

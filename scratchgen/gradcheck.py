@@ -24,7 +24,8 @@ from __future__ import annotations
 import numpy as _host_np  # host side: reporting and the check's own random draws
 
 from . import backend
-from .autograd import Tensor, enable_grad, grad, no_grad
+from .autograd import Tensor, enable_grad, no_grad
+from .backward import grad
 from .backend import xp
 from .ops import concatenate
 

@@ -45,7 +45,8 @@ second-gradient-checked in ``tests/test_gan_losses.py``.
 from __future__ import annotations
 
 from .. import functional as F
-from ..autograd import Tensor, enable_grad, grad
+from ..autograd import Tensor, enable_grad
+from ..backward import grad
 from ..creation import ones_like, rand, zeros_like
 
 
