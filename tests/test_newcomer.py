@@ -150,8 +150,12 @@ def test_bare_command_prints_help_and_version(tmp_path):
 def test_lessons_after_a_regular_pip_install(tmp_path):
     """`pip install .` (not editable) ships the lessons as data files, and
     the installed command finds, lists and converts them."""
+    # --ignore-installed: pip would otherwise first uninstall the copy this
+    # test suite runs from (the editable install), leaving later tests and
+    # CI's second pass without scratchgen
     build = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                            "--no-build-isolation", "--prefix", str(tmp_path / "prefix"), str(ROOT)],
+                            "--ignore-installed", "--no-build-isolation",
+                            "--prefix", str(tmp_path / "prefix"), str(ROOT)],
                            capture_output=True, text=True, timeout=600, check=False)
     if build.returncode:
         pytest.skip(f"pip could not build here: {build.stderr[-500:]}")
