@@ -18,8 +18,10 @@ draws its own reparameterisation noise.  The test set is binarised once,
 with a fixed seed, for the binarised runs.
 
 Reported, per library: test ELBO over the whole test set (one sample per
-image) and IWAE_k on the first ``--n-iwae`` test images (``--k`` samples),
-both in nats per image, and seconds per epoch.  The two libraries' epochs
+image) and IWAE_k on the first N test images (``--iwae K:N``),
+both in nats per image, and seconds per epoch.  ``--eval-at 10 30`` also
+evaluates after epoch 10 of a 30-epoch run; ``--iwae 1000:1000 5000:500``
+adds IWAE_5000 on the first 500 test images.  The two libraries' epochs
 are interleaved (ours, torch, torch, ours, ...) in one process on the same
 thread count, so drift of a shared machine hits both.
 
@@ -174,7 +176,34 @@ def load_data(name: str, binarize: str, n_train: int | None):
     return train.astype(np.float32), test.astype(np.float32)
 
 
-def run(kind, binarize, epochs, seed, k, n_iwae, data, n_train, torch) -> dict:
+def evaluate(libs, seconds, test, iwae, seed) -> dict:
+    """Test ELBO and each IWAE_k of ``iwae`` ((k, n images) pairs), per library."""
+    out = {}
+    for lib in libs:
+        sg.manual_seed(seed + 1)
+        if lib.name == "torch":
+            lib.torch.manual_seed(seed + 1)
+        start = time.perf_counter()
+        row = {"test_elbo": lib.elbo_sum(test) / len(test)}
+        for k, n in iwae:
+            row[f"test_iwae{k}"] = lib.iwae_sum(test[:n], k) / n
+        row["s_per_epoch"] = float(np.median(seconds[lib.name]))
+        row["eval_s"] = time.perf_counter() - start
+        out[lib.name] = row
+        print(f"  {lib.name}: test ELBO {row['test_elbo']:.2f}"
+              + "".join(f", IWAE_{k} {row[f'test_iwae{k}']:.2f}" for k, _ in iwae)
+              + f" nats ({row['eval_s']:.0f} s to evaluate)", flush=True)
+    if len(libs) == 2:
+        for key in [k for k in out["ours"] if k.startswith("test_")]:
+            out[f"{key}_rel_diff"] = (out["ours"][key] - out["torch"][key]) / abs(out["torch"][key])
+        out["time_ratio"] = out["ours"]["s_per_epoch"] / out["torch"]["s_per_epoch"]
+    return out
+
+
+def run(kind, binarize, epochs, eval_at, seed, iwae, data, n_train, torch) -> list[dict]:
+    """Train both libraries for ``epochs`` and evaluate after each epoch in
+    ``eval_at``: one result per evaluation, so one 30-epoch run also gives
+    the 10-epoch numbers."""
     train, test = load_data(data, binarize, n_train)
     shape = train.shape[1:]
     sg.manual_seed(seed)
@@ -186,6 +215,7 @@ def run(kind, binarize, epochs, seed, k, n_iwae, data, n_train, torch) -> dict:
         ours.load_state_dict({key: v.detach().numpy() for key, v in twin.state_dict().items()})
         libs.append(Torch(twin, torch))
     seconds = {lib.name: [] for lib in libs}
+    results = []
     for epoch in range(epochs):
         rng = np.random.default_rng([seed, epoch])
         order = rng.permutation(len(train))
@@ -200,26 +230,11 @@ def run(kind, binarize, epochs, seed, k, n_iwae, data, n_train, torch) -> dict:
             seconds[lib.name].append(time.perf_counter() - start)
         print(f"  epoch {epoch + 1}: " + ", ".join(f"{n} {s[-1]:.1f} s" for n, s in seconds.items()),
               flush=True)
-    result = {"model": kind, "binarize": binarize, "epochs": epochs, "seed": seed, "k": k,
-              "n_iwae": n_iwae, "data": data}
-    for lib in libs:
-        sg.manual_seed(seed + 1)
-        if torch is not None:
-            torch.manual_seed(seed + 1)
-        start = time.perf_counter()
-        elbo = lib.elbo_sum(test) / len(test)
-        iwae = lib.iwae_sum(test[:n_iwae], k) / n_iwae
-        result[lib.name] = {"test_elbo": elbo, f"test_iwae{k}": iwae,
-                            "s_per_epoch": float(np.median(seconds[lib.name])),
-                            "eval_s": time.perf_counter() - start}
-        print(f"  {lib.name}: test ELBO {elbo:.2f}, IWAE_{k} {iwae:.2f} nats "
-              f"({result[lib.name]['eval_s']:.0f} s to evaluate)", flush=True)
-    if torch is not None:
-        for key in ("test_elbo", f"test_iwae{k}"):
-            result[f"{key}_rel_diff"] = (result["ours"][key] - result["torch"][key]) / abs(
-                result["torch"][key])
-        result["time_ratio"] = result["ours"]["s_per_epoch"] / result["torch"]["s_per_epoch"]
-    return result
+        if epoch + 1 in eval_at:
+            results.append({"model": kind, "binarize": binarize, "epochs": epoch + 1, "seed": seed,
+                            "iwae": [list(p) for p in iwae], "data": data,
+                            **evaluate(libs, seconds, test, iwae, seed)})
+    return results
 
 
 def main(argv=None) -> int:
@@ -227,14 +242,18 @@ def main(argv=None) -> int:
     p.add_argument("--model", choices=["mlp", "conv", "both"], default="both")
     p.add_argument("--binarize", choices=["none", "dynamic", "both"], default="both")
     p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--eval-at", type=int, nargs="+", default=None, metavar="EPOCH",
+                   help="evaluate after these epochs too (default: the last)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--k", type=int, default=1000, help="importance samples for IWAE")
-    p.add_argument("--n-iwae", type=int, default=1000, help="test images for IWAE")
+    p.add_argument("--iwae", nargs="+", default=["1000:1000"], metavar="K:N",
+                   help="IWAE with K importance samples on the first N test images")
     p.add_argument("--data", default="fashion", choices=["fashion", "mnist", "digits"])
     args = p.parse_args(argv)
     n_train = None
     if args.quick:  # seconds: the bundled digits, a few steps, few samples
-        args.data, args.epochs, args.k, args.n_iwae, n_train = "digits", 1, 5, 50, 512
+        args.data, args.epochs, args.iwae, n_train = "digits", 1, ["5:50"], 512
+    iwae = [tuple(int(v) for v in pair.split(":")) for pair in args.iwae]
+    eval_at = sorted({e for e in (args.eval_at or []) if e <= args.epochs} | {args.epochs})
     torch = None if args.no_torch else common.load_torch()
     notes = common.setup_threads(args.threads, torch)
     info = common.machine_info(args.threads, torch)
@@ -247,15 +266,17 @@ def main(argv=None) -> int:
     for kind in (["mlp", "conv"] if args.model == "both" else [args.model]):
         for binarize in (["none", "dynamic"] if args.binarize == "both" else [args.binarize]):
             print(f"{kind}, binarize {binarize}, {args.epochs} epochs, seed {args.seed}:", flush=True)
-            r = run(kind, binarize, args.epochs, args.seed, args.k, args.n_iwae, args.data,
-                    n_train, torch)
-            results.append(r)
-            for name in ("ours", "torch"):
-                if name in r:
-                    rows.append({"model": kind, "binarize": binarize, "library": name,
-                                 "test ELBO": f"{r[name]['test_elbo']:.2f}",
-                                 f"IWAE_{args.k}": f"{r[name][f'test_iwae{args.k}']:.2f}",
-                                 "s/epoch": f"{r[name]['s_per_epoch']:.1f}"})
+            for r in run(kind, binarize, args.epochs, eval_at, args.seed, iwae, args.data,
+                         n_train, torch):
+                results.append(r)
+                for name in ("ours", "torch"):
+                    if name in r:
+                        rows.append({"model": kind, "binarize": binarize, "epochs": r["epochs"],
+                                     "library": name,
+                                     "test ELBO": f"{r[name]['test_elbo']:.2f}",
+                                     **{f"IWAE_{k} ({n})": f"{r[name][f'test_iwae{k}']:.2f}"
+                                        for k, n in iwae},
+                                     "s/epoch": f"{r[name]['s_per_epoch']:.1f}"})
     print()
     common.print_table(rows, list(rows[0]))
     if args.json:
