@@ -22,6 +22,14 @@ re-allocates the same large arrays every time.
 
 There is no silent fallback: an unknown name, or ``cupy`` on a machine
 without CuPy or without a GPU, is an error that says what to do.
+
+GPU fast paths.  A few computations whose NumPy form is slow on a GPU (many
+small kernel launches where one would do) have a second, GPU form: col2im's
+accumulation as one gather kernel (:mod:`scratchgen.conv`), the Adam update
+and GELU as fused elementwise kernels (:func:`fuse`).  The NumPy form stays
+the readable reference, runs on the CPU backends, and tests check that the
+two agree.  ``SCRATCHGEN_GPU_FAST_PATHS=0`` turns the GPU forms off (the
+reference then runs on the GPU too): ``benchmarks/gpu_check.py`` times both.
 """
 from __future__ import annotations
 
@@ -82,6 +90,15 @@ ON_DEVICE: bool = NAME in ("cupy", "numpy-guard")
 #: Whether glibc keeps freed memory for the next step (see :mod:`.allocator`);
 #: CuPy keeps its own memory pool on the GPU.
 MALLOC_TUNED: bool = NAME != "cupy" and allocator.keep_freed_memory()
+
+#: Whether the GPU forms may replace their NumPy references (on by default;
+#: ``SCRATCHGEN_GPU_FAST_PATHS=0`` turns them off, for before/after timings).
+FAST_PATHS_ENV = "SCRATCHGEN_GPU_FAST_PATHS"
+FAST_PATHS: bool = os.environ.get(FAST_PATHS_ENV, "1").strip() != "0"
+
+#: Whether they do: on CuPy with the fast paths on.  Elsewhere every fast
+#: path's NumPy reference runs.
+GPU_KERNELS: bool = NAME == "cupy" and FAST_PATHS
 
 #: float32 unless a caller asks otherwise: it halves memory and doubles BLAS
 #: throughput, and is what PyTorch uses.
@@ -155,6 +172,20 @@ def scatter_add(out, index, values) -> None:
         cupyx.scatter_add(out, index, values)
     else:
         xp.add.at(out, index, values)
+
+
+def fuse(fn):
+    """``fn``, an elementwise function of arrays and scalars written with
+    ``xp`` and operators, as one GPU kernel where :data:`GPU_KERNELS`
+    (``cupy.fuse`` traces it once per argument types and compiles the
+    chain; in-place updates of array arguments, ``a *= s``, write through);
+    ``fn`` itself everywhere else, where it is the reference.  Scalars are
+    best passed as NumPy scalars of the arrays' dtype: a Python float
+    would make the kernel compute in float64."""
+    if not GPU_KERNELS:
+        return fn
+    import cupy
+    return cupy.fuse(kernel_name=fn.__name__.strip("_"))(fn)
 
 
 def erf(a):

@@ -52,6 +52,13 @@ patches when windows overlap, so the additions must accumulate.  We loop
 over the kh*kw kernel offsets only; each step adds one whole strided slice
 for all images, channels and output pixels at once.
 
+On a GPU each of those kh*kw additions is a kernel launch, and a launch
+costs more than the addition at DCGAN sizes.  There ``col2im_gather`` turns
+the loop inside out: one thread per pixel *gathers* the entries that read it
+(the taps i with ``s*a + d*i - p = y`` for some output row a), one launch, no
+atomic adds, the same sums in the same order.  ``col2im_loop`` stays the
+reference and runs everywhere else (``backend.GPU_KERNELS``).
+
 Transposed convolution is the adjoint of convolution with respect to its
 input: ``conv_transpose2d(y, w) = col2im(W^T @ Y)``.  So
 
@@ -62,6 +69,8 @@ the other: both are built from im2col/col2im and matmul, whose backward
 passes are already differentiable, so second derivatives work too.
 """
 from __future__ import annotations
+
+from functools import lru_cache
 
 from . import backend
 from .autograd import Function, Tensor
@@ -227,22 +236,90 @@ class Im2col(Function):
         return Col2im(self.inputs[0].shape, self.g)(gcols)
 
 
+def col2im_loop(cols, x_shape, g):
+    """col2im on arrays, the reference: one strided-slice addition per
+    kernel offset (i, j), in that order, onto a (C, H, W, N) image of zeros;
+    returns the (N, C, H, W) view.  kh*kw operations: on the CPU each is one
+    tight loop over the batch; on a GPU each is a kernel launch."""
+    (kh, kw), (oh, ow) = g.kernel, g.out_hw
+    n, c, h, w = x_shape
+    cols = cols.reshape(c, kh, kw, oh, ow, n)
+    # accumulate as (C, H, W, N) so that each addend cols[:, i, j] lines up
+    out = xp.zeros((c, h, w, n), dtype=cols.dtype)
+    for frm, to in _offsets(g, (h, w)):
+        out[to] += cols[frm]
+    return out.transpose(3, 0, 1, 2)
+
+
+#: ``col2im_loop`` as one GPU kernel in *gather* form: a thread per image
+#: element (c, y, x, n) sums the column entries that read it, the taps (i, j)
+#: with ``y = s a + d i - p`` for a whole output row a in [0, oh) (and the
+#: same across), in the loop's order: no atomics, no zero fill, one launch.
+#: ``T`` is the element type (``typedef``'d in front).
+COL2IM_GATHER_SOURCE = r"""
+extern "C" __global__ void col2im_gather(
+        const T* cols, T* out, long long total, int C, int H, int W, int N,
+        int kh, int kw, int oh, int ow, int sh, int sw, int ph, int pw, int dh, int dw) {
+    for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < total;
+         e += (long long)blockDim.x * gridDim.x) {
+        long long r = e;                       /* e = ((c H + y) W + x) N + n */
+        int n = (int)(r % N); r /= N;
+        int x = (int)(r % W); r /= W;
+        int y = (int)(r % H);
+        long long c = r / H;
+        T sum = 0;
+        for (int i = 0; i < kh; ++i) {
+            int sa = y + ph - dh * i;          /* = s a when tap i of row a reads y */
+            if (sa < 0 || sa % sh != 0 || sa / sh >= oh) continue;
+            int a = sa / sh;
+            for (int j = 0; j < kw; ++j) {
+                int sb = x + pw - dw * j;
+                if (sb < 0 || sb % sw != 0 || sb / sw >= ow) continue;
+                int b = sb / sw;
+                sum += cols[((((c * kh + i) * kw + j) * oh + a) * ow + b) * N + n];
+            }
+        }
+        out[e] = sum;
+    }
+}
+"""
+_C_TYPES = {"float32": "float", "float64": "double"}
+
+
+@lru_cache(maxsize=None)
+def _col2im_kernel(ctype):
+    import cupy
+    return cupy.RawKernel(f"typedef {ctype} T;\n" + COL2IM_GATHER_SOURCE, "col2im_gather")
+
+
+def col2im_gather(cols, x_shape, g):
+    """``col2im_loop``'s result from the one-launch kernel above (CuPy only)."""
+    ctype = _C_TYPES.get(str(cols.dtype))
+    if ctype is None:  # e.g. float16: the reference handles every dtype
+        return col2im_loop(cols, x_shape, g)
+    n, c, h, w = x_shape
+    out = xp.empty((c, h, w, n), dtype=cols.dtype)
+    total, threads = out.size, 256
+    blocks = min((total + threads - 1) // threads, 65535)  # the loop strides over the rest
+    sizes = (c, h, w, n) + g.kernel + g.out_hw + g.stride + g.pad + g.dilation
+    _col2im_kernel(ctype)((blocks,), (threads,), (
+        xp.ascontiguousarray(cols), out, xp.int64(total), *(xp.int32(v) for v in sizes)))
+    return out.transpose(3, 0, 1, 2)
+
+
 class Col2im(Function):
     """The adjoint of :class:`Im2col`: add each column entry back onto the
-    pixel it was read from (entries that read padding are dropped)."""
+    pixel it was read from (entries that read padding are dropped).  On a
+    GPU (``backend.GPU_KERNELS``) one gather kernel does what the loop's
+    kh*kw slice additions do."""
 
     def __init__(self, x_shape, geometry):
         self.x_shape, self.g = tuple(x_shape), geometry
 
     def forward(self, cols):
-        (kh, kw), (oh, ow) = self.g.kernel, self.g.out_hw
-        n, c, h, w = self.x_shape
-        cols = cols.reshape(c, kh, kw, oh, ow, n)
-        # accumulate as (C, H, W, N) so that each addend cols[:, i, j] lines up
-        out = xp.zeros((c, h, w, n), dtype=cols.dtype)
-        for frm, to in _offsets(self.g, (h, w)):
-            out[to] += cols[frm]
-        return out.transpose(3, 0, 1, 2)
+        if backend.GPU_KERNELS and min(self.x_shape) > 0:
+            return col2im_gather(cols, self.x_shape, self.g)
+        return col2im_loop(cols, self.x_shape, self.g)
 
     def backward(self, gx):
         return Im2col(self.g)(gx)

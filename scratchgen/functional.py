@@ -267,30 +267,36 @@ def _gelu_composed(x, approximate="none"):
     return x * NormalCDF()(x)
 
 
+def gelu_and_slope(x):
+    """On arrays: gelu(x) = x Phi(x) and gelu'(x) = Phi(x) + x phi(x).  On a
+    GPU ``_GELU`` runs it fused (``backend.fuse``): one kernel, not eleven."""
+    cdf = 0.5 * (1 + backend.erf(x * _SQRT_HALF))
+    return x * cdf, cdf + x * xp.exp(-0.5 * x * x) * _INV_SQRT_2PI
+
+
+def gelu_tanh_and_slope(x):
+    """On arrays, with u = c (x + a x^3) and t = tanh(u): gelu(x) ~ x/2 (1 + t)
+    and its slope (1 + t)/2 + x/2 (1 - t^2) c (1 + 3 a x^2)."""
+    x2 = x * x
+    t = xp.tanh(_TANH_SCALE * x * (1 + _TANH_CUBIC * x2))
+    return 0.5 * x * (1 + t), 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _TANH_SCALE * (
+        1 + 3 * _TANH_CUBIC * x2)
+
+
+_GELU_ARRAYS = {"none": backend.fuse(gelu_and_slope), "tanh": backend.fuse(gelu_tanh_and_slope)}
+
+
 class _GELU(Function):
-    """GELU with its derivative computed in the forward pass:
-
-        exact:  gelu'(x) = Phi(x) + x phi(x)
-        tanh:   with u = c (x + a x^3) and t = tanh(u),
-                gelu'(x) = (1 + t)/2 + x/2 (1 - t^2) c (1 + 3 a x^2)
-
-    so backward is one multiplication (under ``create_graph`` the same
-    derivative is built from ops, so that it can be differentiated again)."""
+    """GELU with its derivative computed in the forward pass
+    (:func:`gelu_and_slope`, :func:`gelu_tanh_and_slope`), so backward is
+    one multiplication (under ``create_graph`` the same derivative is built
+    from ops, so that it can be differentiated again)."""
 
     def __init__(self, approximate):
         self.approximate = approximate
 
     def forward(self, x):
-        if self.approximate == "tanh":
-            x2 = x * x
-            t = xp.tanh(_TANH_SCALE * x * (1 + _TANH_CUBIC * x2))
-            y = 0.5 * x * (1 + t)
-            self.slope = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _TANH_SCALE * (
-                1 + 3 * _TANH_CUBIC * x2)
-            return y
-        cdf = 0.5 * (1 + backend.erf(x * _SQRT_HALF))
-        y = x * cdf
-        self.slope = cdf + x * xp.exp(-0.5 * x * x) * _INV_SQRT_2PI
+        y, self.slope = _GELU_ARRAYS[self.approximate](x)
         return y.astype(x.dtype, copy=False)
 
     def backward(self, gy):

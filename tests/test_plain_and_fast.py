@@ -182,8 +182,14 @@ def test_conv_transpose2d_col2im_equals_plain_layout_with_second_derivatives(cas
 # ---------------------------------------------------------------------------
 
 @given(st.sampled_from([optim.Adam, optim.AdamW]), st.sampled_from([0.0, 0.1]), st.booleans(),
-       st.sampled_from([(0.9, 0.999), (0.5, 0.999), (0.0, 0.9)]), st.integers(0, 2**16))
-def test_adam_step_in_place_equals_plain_rule(cls, weight_decay, amsgrad, betas, seed):
+       st.sampled_from([(0.9, 0.999), (0.5, 0.999), (0.0, 0.9)]), st.integers(0, 2**16),
+       st.sampled_from(["_update", "_update_fused"]))
+def test_adam_step_in_place_equals_plain_rule(cls, weight_decay, amsgrad, betas, seed, form):
+    """The in-place step, and the fused one (on a GPU one kernel; here its
+    plain elementwise function, ``adam_step_elementwise``), which leaves
+    AMSGrad to the in-place step."""
+    if form == "_update_fused" and amsgrad:
+        return
     rng = np.random.default_rng(seed)
     p0 = rng.standard_normal((3, 4))
     grads = [rng.standard_normal((3, 4)) * 10.0 ** rng.uniform(-4, 2) for _ in range(6)]
@@ -191,6 +197,7 @@ def test_adam_step_in_place_equals_plain_rule(cls, weight_decay, amsgrad, betas,
     opts = [cls([p], lr=1e-2, betas=betas, weight_decay=weight_decay, amsgrad=amsgrad)
             for p in params]
     opts[0]._update = opts[0]._update_plain  # this instance only
+    opts[1]._update = getattr(opts[1], form)
     for g in grads:
         for p, opt in zip(params, opts):
             p.grad = sg.tensor(g, dtype="float64")

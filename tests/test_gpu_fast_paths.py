@@ -1,0 +1,252 @@
+"""The GPU fast paths agree with their NumPy references.
+
+Three computations have a GPU form beside the NumPy reference (see
+``scratchgen/backend.py``, "GPU fast paths"): col2im's accumulation (a CUDA
+gather kernel, ``conv.col2im_gather``), the Adam/AdamW update and GELU
+(fused elementwise kernels through ``backend.fuse``).  Here:
+
+* on every machine: the switch (``SCRATCHGEN_GPU_FAST_PATHS``) and which
+  path it selects; the gather kernel's CUDA source compiled as C++ and run on
+  the CPU, thread by thread, against ``col2im_loop``; the same source
+  compiled for an H100/H200 (``compute_90``) where ``nvcc`` or CuPy's NVRTC
+  is found; the fused functions' plain forms against the textbook rules;
+* under ``SCRATCHGEN_BACKEND=cupy`` on a GPU (``benchmarks/gpu_check.py``
+  runs the suite so): each GPU form against its reference on the same device
+  arrays.  Elsewhere those tests skip, saying why.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import scratchgen as sg
+from scratchgen import backend, optim
+from scratchgen import functional as F
+from scratchgen.conv import COL2IM_GATHER_SOURCE, _Geometry, col2im_gather, col2im_loop
+from scratchgen.functional import _gelu_composed, gelu_and_slope, gelu_tanh_and_slope
+from scratchgen.optim.adam import _adam_step_fused, adam_step_elementwise
+
+ROOT = Path(__file__).resolve().parent.parent
+ON_GPU = pytest.mark.skipif(
+    not backend.GPU_KERNELS,
+    reason=f"the GPU forms run only under SCRATCHGEN_BACKEND=cupy on a GPU with "
+           f"{backend.FAST_PATHS_ENV} not 0 (this run: backend {backend.NAME}, fast paths "
+           f"{'on' if backend.FAST_PATHS else 'off'}); benchmarks/gpu_check.py runs them")
+
+
+# ---------------------------------------------------------------------------
+# The switch
+# ---------------------------------------------------------------------------
+
+def _flags(value):
+    env = {k: v for k, v in os.environ.items() if k != backend.FAST_PATHS_ENV}
+    if value is not None:
+        env[backend.FAST_PATHS_ENV] = value
+    env.update(SCRATCHGEN_BACKEND="numpy", PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "-c", "from scratchgen import backend; "
+                          "print(backend.FAST_PATHS, backend.GPU_KERNELS)"],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    return out.split()
+
+
+@pytest.mark.parametrize("value, fast", [(None, "True"), ("1", "True"), ("0", "False"),
+                                         (" 0 ", "False"), ("yes", "True")])
+def test_the_switch_reads_the_environment_once(value, fast):
+    # on NumPy the GPU forms never run, whatever the switch says
+    assert _flags(value) == [fast, "False"]
+
+
+@pytest.mark.skipif(backend.NAME == "cupy", reason="checks the CPU backends' choice")
+def test_on_the_cpu_backends_every_fast_path_is_its_reference():
+    assert backend.GPU_KERNELS is False
+    assert _adam_step_fused is adam_step_elementwise
+    assert F._GELU_ARRAYS == {"none": gelu_and_slope, "tanh": gelu_tanh_and_slope}
+    assert backend.fuse(abs) is abs
+
+
+# ---------------------------------------------------------------------------
+# col2im: the CUDA gather kernel, compiled as C++ and run on the CPU
+# ---------------------------------------------------------------------------
+
+_HARNESS = r"""
+struct Dim { unsigned x; };
+static Dim blockIdx, blockDim, threadIdx, gridDim;
+#define __global__
+typedef double T;
+%s
+/* every thread of a small grid in turn: the grid-stride loop covers the rest */
+extern "C" void launch(const T* cols, T* out, long long total, const int* a) {
+    blockDim.x = 3; gridDim.x = 2;
+    for (blockIdx.x = 0; blockIdx.x < gridDim.x; ++blockIdx.x)
+        for (threadIdx.x = 0; threadIdx.x < blockDim.x; ++threadIdx.x)
+            col2im_gather(cols, out, total, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7],
+                          a[8], a[9], a[10], a[11], a[12], a[13]);
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def gather_on_cpu(tmp_path_factory):
+    compiler = shutil.which("g++") or shutil.which("c++")
+    if compiler is None:
+        pytest.skip("no C++ compiler (g++) to run the kernel's source on the CPU")
+    folder = tmp_path_factory.mktemp("col2im")
+    (folder / "kernel.cpp").write_text(_HARNESS % COL2IM_GATHER_SOURCE)
+    subprocess.run([compiler, "-O1", "-shared", "-fPIC", "-o", str(folder / "kernel.so"),
+                    str(folder / "kernel.cpp")], check=True, capture_output=True)
+    lib = ctypes.CDLL(str(folder / "kernel.so"))
+    lib.launch.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_longlong,
+                           ctypes.c_void_p]
+
+    def gather(cols, x_shape, g):
+        n, c, h, w = x_shape
+        cols = np.ascontiguousarray(cols, dtype=np.float64)
+        out = np.full((c, h, w, n), np.nan)  # every element must be written
+        sizes = np.array((c, h, w, n) + g.kernel + g.out_hw + g.stride + g.pad + g.dilation,
+                         dtype=np.int32)
+        lib.launch(cols.ctypes.data, out.ctypes.data, out.size, sizes.ctypes.data)
+        return out.transpose(3, 0, 1, 2)
+    return gather
+
+
+@st.composite
+def col2im_case(draw):
+    """A geometry with at least one output pixel: strides larger than the
+    kernel (pixels no window reads), padding up to beyond the kernel
+    (windows entirely in the padding), dilation, one-pixel images."""
+    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    d = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    p = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
+    hw = (draw(st.integers(1, 7)), draw(st.integers(1, 7)))
+    n, c = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    g = _Geometry.of(hw, k, s, p, d)
+    if min(g.out_hw) < 1:
+        g = _Geometry.of(hw, (1, 1), s, p, (1, 1))
+    return (n, c) + hw, g, draw(st.integers(0, 2**16))
+
+
+def _columns(x_shape, g, seed, dtype="float64"):
+    n, c = x_shape[:2]
+    rows = c * g.kernel[0] * g.kernel[1]
+    return np.random.default_rng(seed).standard_normal((rows, g.out_hw[0] * g.out_hw[1] * n)) \
+        .astype(dtype)
+
+
+@given(col2im_case())
+def test_col2im_gather_kernel_source_equals_the_loop_on_the_cpu(gather_on_cpu, case):
+    x_shape, g, seed = case
+    cols = _columns(x_shape, g, seed)
+    loop = col2im_loop(backend.asarray(cols), x_shape, g)
+    # the same additions in the same order: equal to the last bit
+    np.testing.assert_array_equal(gather_on_cpu(cols, x_shape, g), backend.to_numpy(loop))
+
+
+def test_col2im_gather_kernel_compiles_for_an_h100_or_h200(tmp_path):
+    """The source as CuPy compiles it, for compute capability 9.0, without a
+    GPU: with CUDA's ``nvcc`` where it is installed, else with CuPy's NVRTC."""
+    sources = {ct: f"typedef {ct} T;\n" + COL2IM_GATHER_SOURCE for ct in ("float", "double")}
+    nvcc = shutil.which("nvcc")
+    if nvcc is not None:
+        for ctype, source in sources.items():
+            (tmp_path / f"{ctype}.cu").write_text(source)
+            done = subprocess.run([nvcc, "--ptx", "-arch=compute_90", f"{ctype}.cu"],
+                                  cwd=tmp_path, capture_output=True, text=True, check=False)
+            assert done.returncode == 0, done.stderr
+            assert ".entry col2im_gather" in (tmp_path / f"{ctype}.ptx").read_text()
+        return
+    try:
+        from cupy_backends.cuda.libs import nvrtc
+        nvrtc.getVersion()
+    except Exception as exc:  # no CuPy, or CuPy without libnvrtc
+        pytest.skip(f"neither nvcc nor CuPy's NVRTC is available ({type(exc).__name__})")
+    for source in sources.values():
+        program = nvrtc.createProgram(source, "col2im.cu", [], [])
+        try:
+            nvrtc.compileProgram(program, ["-arch=compute_90"])
+            assert "col2im_gather" in nvrtc.getPTX(program).decode()
+        finally:
+            nvrtc.destroyProgram(program)
+
+
+# ---------------------------------------------------------------------------
+# The fused elementwise functions, plain, against the textbook rules (Adam's:
+# tests/test_plain_and_fast.py, with the in-place form)
+# ---------------------------------------------------------------------------
+
+@given(st.sampled_from(["none", "tanh"]), st.integers(0, 2**16))
+def test_gelu_and_slope_equal_the_composed_rule_and_its_gradient(approximate, seed):
+    x = np.random.default_rng(seed).standard_normal(20) * 3
+    x[:5] = (0.0, -40.0, 40.0, -1e-8, 8.0)  # the centre and both tails
+    fused = {"none": gelu_and_slope, "tanh": gelu_tanh_and_slope}[approximate]
+    y, slope = (backend.to_numpy(a) for a in fused(backend.asarray(x)))
+    t = sg.tensor(x, dtype="float64", requires_grad=True)
+    composed = _gelu_composed(t, approximate)
+    composed.sum().backward()
+    np.testing.assert_allclose(y, composed.numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(slope, t.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# On a GPU: each GPU form against its reference, on the same device arrays
+# ---------------------------------------------------------------------------
+
+@ON_GPU
+@given(col2im_case(), st.sampled_from(["float32", "float64"]))
+def test_col2im_gather_equals_the_loop_on_the_gpu(case, dtype):
+    x_shape, g, seed = case
+    cols = backend.asarray(_columns(x_shape, g, seed, dtype))
+    np.testing.assert_array_equal(backend.to_numpy(col2im_gather(cols, x_shape, g)),
+                                  backend.to_numpy(col2im_loop(cols, x_shape, g)))
+
+
+@ON_GPU
+def test_col2im_gather_on_a_large_image_uses_every_block():
+    """More elements than the grid has threads: the grid-stride loop."""
+    g = _Geometry.of((64, 64), (4, 4), 2, 1)
+    x_shape = (70, 64, 64, 64)
+    cols = backend.asarray(_columns(x_shape, g, 0, "float32"))
+    np.testing.assert_array_equal(backend.to_numpy(col2im_gather(cols, x_shape, g)),
+                                  backend.to_numpy(col2im_loop(cols, x_shape, g)))
+
+
+@ON_GPU
+@pytest.mark.parametrize("cls", [optim.Adam, optim.AdamW])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_adam_fused_kernel_equals_plain_rule_on_the_gpu(cls, dtype):
+    assert type(_adam_step_fused).__name__ == "Fusion"
+    rng = np.random.default_rng(0)
+    p0 = rng.standard_normal((33, 17))
+    params = [sg.tensor(p0.copy(), dtype=dtype, requires_grad=True) for _ in range(2)]
+    opts = [cls([p], lr=1e-2, weight_decay=0.1) for p in params]
+    opts[0]._update = opts[0]._update_plain  # opts[1] runs _update, fused here
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    for _ in range(5):
+        g = rng.standard_normal((33, 17)) * 10.0 ** rng.uniform(-3, 1)
+        for p, opt in zip(params, opts):
+            p.grad = sg.tensor(g, dtype=dtype)
+            opt.step()
+        assert params[1].dtype == np.dtype(dtype)
+        np.testing.assert_allclose(params[1].numpy(), params[0].numpy(), rtol=tol, atol=tol)
+
+
+@ON_GPU
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gelu_fused_kernel_equals_the_plain_function_on_the_gpu(approximate, dtype):
+    x = backend.asarray((np.random.default_rng(1).standard_normal(1000) * 4).astype(dtype))
+    fused = F._GELU_ARRAYS[approximate]
+    assert type(fused).__name__ == "Fusion"
+    tol = 1e-6 if dtype == "float32" else 1e-13
+    for got, want in zip(fused(x), fused.func(x)):  # .func: op by op on CuPy
+        np.testing.assert_allclose(backend.to_numpy(got), backend.to_numpy(want), rtol=tol,
+                                   atol=tol)
