@@ -20,12 +20,16 @@ run stays under 8 minutes on one GPU:
    PyTorch CUDA (eager, float32), each in its own process, the same weights
    and data as ``bench_models.py`` / ``bench_charlm.py``.  A GPU sample
    ends with a device synchronisation, so it times the work, not the launch.
+   The GPU steps run twice: with the GPU fast paths (the default) and with
+   ``SCRATCHGEN_GPU_FAST_PATHS=0`` (the NumPy reference forms on the GPU:
+   col2im's loop of slice additions, Adam's and GELU's unfused chains), so
+   the report shows what the fast paths buy, before and after.
 
 The report (Markdown) has one section per part: the machine (GPU, CUDA,
 CuPy, PyTorch), the test summary line and exit code, a table of lessons
 (passed or failed, seconds), a table of step times (ms) with the speed-up
-over the CPU and the ratio to PyTorch, and the issue's targets, each marked
-met or missed.
+over the CPU, the fast paths' speed-up and the ratio to PyTorch, and the
+issue's targets, each marked met or missed.
 
 ``--dry-run`` runs the same code on the CPU, small: a few test files under
 the numpy-guard backend, the first lesson, batch 4, numpy standing in for
@@ -189,16 +193,21 @@ def run_lessons(plan) -> list[dict]:
     return rows
 
 
+#: the timed columns: ours on the GPU, with the fast paths off, on the CPU; PyTorch
+WHO = ("gpu", "gpu_reference", "cpu", "torch")
+
+
 def time_one(kind: str, who: str, batch: int, plan) -> float | None:
-    backend_name = plan["backend"] if who == "gpu" else "numpy"
+    backend_name = plan["backend"] if who.startswith("gpu") else "numpy"
+    env = {"SCRATCHGEN_BACKEND": backend_name, "PYTHONPATH": _pythonpath(),
+           "SCRATCHGEN_GPU_FAST_PATHS": "0" if who == "gpu_reference" else "1"}
     args = ["--time", kind, "--batch", str(batch), "--repeat", str(plan["repeat"]),
             "--who", "torch" if who == "torch" else "ours", "--device", plan["torch_device"]]
     if who == "cpu" or plan["dry_run"]:  # the dry run shares a small CPU: no oversubscription
         args += ["--threads", "2" if who == "cpu" else "1"]
     if plan["dry_run"]:
         args.append("--dry-run")
-    code, out, _ = _run([sys.executable, str(Path(__file__).resolve()), *args],
-                        {"SCRATCHGEN_BACKEND": backend_name, "PYTHONPATH": _pythonpath()},
+    code, out, _ = _run([sys.executable, str(Path(__file__).resolve()), *args], env,
                         LIMITS["timing"])
     if code != 0:
         return None
@@ -210,7 +219,7 @@ def run_timing(plan) -> list[dict]:
     for kind in KINDS:
         for batch in plan["batches"]:
             row = {"model": kind, "batch": batch}
-            for who in ("gpu", "cpu", "torch"):
+            for who in WHO:
                 row[who] = None if who == "torch" and not plan["torch"] else \
                     time_one(kind, who, batch, plan)
             rows.append(row)
@@ -274,12 +283,17 @@ def report(plan, tests, lessons, timing) -> str:
     lines += [f"| {r['lesson']} | {r['result']} | {r['seconds']:.1f} |" for r in lessons]
     gpu_name = "ours GPU" if not plan["dry_run"] else "ours (numpy)"
     lines += ["", "## Training steps, ms per step", "",
-              f"| model | batch | {gpu_name} | ours CPU (2 threads) | PyTorch {plan['torch_device']} "
-              "| CPU / GPU | ours / PyTorch |", "|---|---|---|---|---|---|---|"]
+              f"| model | batch | {gpu_name} | {gpu_name}, fast paths off | ours CPU (2 threads) "
+              f"| PyTorch {plan['torch_device']} | CPU / GPU | fast paths off / on "
+              "| ours / PyTorch |", "|---|---|---|---|---|---|---|---|---|"]
     for r in timing:
         speedup, vs_torch = _ratio(r["cpu"], r["gpu"]), _ratio(r["gpu"], r["torch"])
-        lines.append(f"| {r['model']} | {r['batch']} | {_ms(r['gpu'])} | {_ms(r['cpu'])} | "
-                     f"{_ms(r['torch'])} | {_ms(speedup)} | {_ms(vs_torch)} |")
+        fast = _ratio(r["gpu_reference"], r["gpu"])
+        lines.append(f"| {r['model']} | {r['batch']} | {_ms(r['gpu'])} | "
+                     f"{_ms(r['gpu_reference'])} | {_ms(r['cpu'])} | {_ms(r['torch'])} | "
+                     f"{_ms(speedup)} | {_ms(fast)} | {_ms(vs_torch)} |")
+    lines += ["", "Fast paths off: `SCRATCHGEN_GPU_FAST_PATHS=0`, the NumPy reference forms "
+              "(col2im's slice additions, Adam's and GELU's unfused chains) on the same device."]
     lines += ["", "## Targets", "", *targets(timing, plan), ""]
     return "\n".join(lines)
 
