@@ -10,7 +10,7 @@ Floors (the layering test parses these lines):
     0 backend guard allocator atomic
     1 autograd backward
     2 ops creation
-    3 conv resample losses gradcheck functional
+    3 conv_kernels conv resample losses gradcheck functional
     4 nn
     5 optim
     6 serialization data scratchgen
@@ -35,7 +35,9 @@ What each file holds, and what it builds on:
    indexing, concatenation), ``activations``; ``__init__`` attaches them to
    ``Tensor`` as operators and methods.  ``creation.py``: tensor, zeros,
    randn, ...
-3. ``conv.py``: im2col convolutions, transposed convolutions and pools.
+3. ``conv_kernels.py``: im2col and col2im as one CUDA kernel each (the
+   GPU's fast path).  ``conv.py``: im2col convolutions, transposed
+   convolutions and pools.
    ``resample.py``: ``interpolate`` (nearest and bilinear resizing).
    ``losses.py``: the losses in stable forms.  ``gradcheck.py``: finite
    differences against backward.  ``functional.py``: ``F``, the stateless

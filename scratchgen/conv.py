@@ -52,12 +52,11 @@ patches when windows overlap, so the additions must accumulate.  We loop
 over the kh*kw kernel offsets only; each step adds one whole strided slice
 for all images, channels and output pixels at once.
 
-On a GPU each of those kh*kw additions is a kernel launch, and a launch
-costs more than the addition at DCGAN sizes.  There ``col2im_gather`` turns
-the loop inside out: one thread per pixel *gathers* the entries that read it
-(the taps i with ``s*a + d*i - p = y`` for some output row a), one launch, no
-atomic adds, the same sums in the same order.  ``col2im_loop`` stays the
-reference and runs everywhere else (``backend.GPU_KERNELS``).
+On a GPU each of those kh*kw copies or additions is a kernel launch, and a
+launch costs more than the copy at DCGAN sizes; there :mod:`.conv_kernels`
+does im2col and col2im in one launch each (col2im turned inside out: one
+thread per pixel *gathers* the entries that read it, no atomic adds).
+The loops here stay the reference and run everywhere else.
 
 Transposed convolution is the adjoint of convolution with respect to its
 input: ``conv_transpose2d(y, w) = col2im(W^T @ Y)``.  So
@@ -70,9 +69,7 @@ passes are already differentiable, so second derivatives work too.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
-from . import backend
+from . import backend, conv_kernels
 from .autograd import Function, Tensor
 from .backend import xp
 from .ops import AddMM, pad, stack
@@ -213,24 +210,34 @@ def conv_transpose2d_plain(x, w, b=None, stride=1, padding=0, output_padding=0, 
                         (dh, dw))
 
 
+def im2col_loop(x, g, fill=0.0):
+    """im2col on arrays, the reference: one block copy per kernel offset
+    (i, j) into (C, kh, kw, oh, ow, N) columns, the padding's entries left
+    at ``fill``; returns them as (C*kh*kw, oh*ow*N)."""
+    (kh, kw), (oh, ow) = g.kernel, g.out_hw
+    n, c, h, w = x.shape
+    x = x.transpose(1, 2, 3, 0)  # (C, H, W, N): a view, often of batch-last memory
+    shape = (c, kh, kw, oh, ow, n)
+    cols = (xp.empty(shape, dtype=x.dtype) if g.covers((h, w))
+            else xp.full(shape, fill, dtype=x.dtype))
+    for to, frm in _offsets(g, (h, w)):
+        cols[to] = x[frm]
+    return cols.reshape(c * kh * kw, oh * ow * n)
+
+
 class Im2col(Function):
     """(N, C, H, W) -> (C*kh*kw, oh*ow*N): every patch becomes a column.
     Entries that read the padding hold ``fill`` (0 for a convolution, -inf
-    for max pooling)."""
+    for max pooling).  On a GPU (``backend.GPU_KERNELS``) one kernel
+    (:func:`conv_kernels.im2col`) does what the loop's kh*kw block copies do."""
 
     def __init__(self, geometry, fill=0.0):
         self.g, self.fill = geometry, fill
 
     def forward(self, x):
-        (kh, kw), (oh, ow) = self.g.kernel, self.g.out_hw
-        n, c, h, w = x.shape
-        x = x.transpose(1, 2, 3, 0)  # (C, H, W, N): a view, often of batch-last memory
-        shape = (c, kh, kw, oh, ow, n)
-        cols = (xp.empty(shape, dtype=x.dtype) if self.g.covers((h, w))
-                else xp.full(shape, self.fill, dtype=x.dtype))
-        for to, frm in _offsets(self.g, (h, w)):
-            cols[to] = x[frm]
-        return cols.reshape(c * kh * kw, oh * ow * n)
+        if backend.GPU_KERNELS and conv_kernels.runs(x):
+            return conv_kernels.im2col(x, self.g, self.fill)
+        return im2col_loop(x, self.g, self.fill)
 
     def backward(self, gcols):
         return Col2im(self.inputs[0].shape, self.g)(gcols)
@@ -251,74 +258,18 @@ def col2im_loop(cols, x_shape, g):
     return out.transpose(3, 0, 1, 2)
 
 
-#: ``col2im_loop`` as one GPU kernel in *gather* form: a thread per image
-#: element (c, y, x, n) sums the column entries that read it, the taps (i, j)
-#: with ``y = s a + d i - p`` for a whole output row a in [0, oh) (and the
-#: same across), in the loop's order: no atomics, no zero fill, one launch.
-#: ``T`` is the element type (``typedef``'d in front).
-COL2IM_GATHER_SOURCE = r"""
-extern "C" __global__ void col2im_gather(
-        const T* cols, T* out, long long total, int C, int H, int W, int N,
-        int kh, int kw, int oh, int ow, int sh, int sw, int ph, int pw, int dh, int dw) {
-    for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < total;
-         e += (long long)blockDim.x * gridDim.x) {
-        long long r = e;                       /* e = ((c H + y) W + x) N + n */
-        int n = (int)(r % N); r /= N;
-        int x = (int)(r % W); r /= W;
-        int y = (int)(r % H);
-        long long c = r / H;
-        T sum = 0;
-        for (int i = 0; i < kh; ++i) {
-            int sa = y + ph - dh * i;          /* = s a when tap i of row a reads y */
-            if (sa < 0 || sa % sh != 0 || sa / sh >= oh) continue;
-            int a = sa / sh;
-            for (int j = 0; j < kw; ++j) {
-                int sb = x + pw - dw * j;
-                if (sb < 0 || sb % sw != 0 || sb / sw >= ow) continue;
-                int b = sb / sw;
-                sum += cols[((((c * kh + i) * kw + j) * oh + a) * ow + b) * N + n];
-            }
-        }
-        out[e] = sum;
-    }
-}
-"""
-_C_TYPES = {"float32": "float", "float64": "double"}
-
-
-@lru_cache(maxsize=None)
-def _col2im_kernel(ctype):
-    import cupy
-    return cupy.RawKernel(f"typedef {ctype} T;\n" + COL2IM_GATHER_SOURCE, "col2im_gather")
-
-
-def col2im_gather(cols, x_shape, g):
-    """``col2im_loop``'s result from the one-launch kernel above (CuPy only)."""
-    ctype = _C_TYPES.get(str(cols.dtype))
-    if ctype is None:  # e.g. float16: the reference handles every dtype
-        return col2im_loop(cols, x_shape, g)
-    n, c, h, w = x_shape
-    out = xp.empty((c, h, w, n), dtype=cols.dtype)
-    total, threads = out.size, 256
-    blocks = min((total + threads - 1) // threads, 65535)  # the loop strides over the rest
-    sizes = (c, h, w, n) + g.kernel + g.out_hw + g.stride + g.pad + g.dilation
-    _col2im_kernel(ctype)((blocks,), (threads,), (
-        xp.ascontiguousarray(cols), out, xp.int64(total), *(xp.int32(v) for v in sizes)))
-    return out.transpose(3, 0, 1, 2)
-
-
 class Col2im(Function):
     """The adjoint of :class:`Im2col`: add each column entry back onto the
     pixel it was read from (entries that read padding are dropped).  On a
-    GPU (``backend.GPU_KERNELS``) one gather kernel does what the loop's
-    kh*kw slice additions do."""
+    GPU (``backend.GPU_KERNELS``) one gather kernel
+    (:func:`conv_kernels.col2im`) does what the loop's kh*kw slice additions do."""
 
     def __init__(self, x_shape, geometry):
         self.x_shape, self.g = tuple(x_shape), geometry
 
     def forward(self, cols):
-        if backend.GPU_KERNELS and min(self.x_shape) > 0:
-            return col2im_gather(cols, self.x_shape, self.g)
+        if backend.GPU_KERNELS and conv_kernels.runs(cols):
+            return conv_kernels.col2im(cols, self.x_shape, self.g)
         return col2im_loop(cols, self.x_shape, self.g)
 
     def backward(self, gx):

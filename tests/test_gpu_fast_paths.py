@@ -2,12 +2,12 @@
 
 Three computations have a GPU form beside the NumPy reference (see
 ``scratchgen/backend.py``, "GPU fast paths"): col2im's accumulation (a CUDA
-gather kernel, ``conv.col2im_gather``), the Adam/AdamW update and GELU
+gather kernel, in ``conv_kernels`` with im2col's), the Adam/AdamW update and GELU
 (fused elementwise kernels through ``backend.fuse``).  Here:
 
 * on every machine: the switch (``SCRATCHGEN_GPU_FAST_PATHS``) and which
-  path it selects; the gather kernel's CUDA source compiled as C++ and run on
-  the CPU, thread by thread, against ``col2im_loop``; the same source
+  path it selects; the kernels' CUDA source compiled as C++ and run on the
+  CPU, thread by thread, against ``im2col_loop`` and ``col2im_loop``; the same source
   compiled for an H100/H200 (``compute_90``) where ``nvcc`` or CuPy's NVRTC
   is found; the fused functions' plain forms against the textbook rules;
 * under ``SCRATCHGEN_BACKEND=cupy`` on a GPU (``benchmarks/gpu_check.py``
@@ -31,7 +31,8 @@ from hypothesis import strategies as st
 import scratchgen as sg
 from scratchgen import backend, optim
 from scratchgen import functional as F
-from scratchgen.conv import COL2IM_GATHER_SOURCE, _Geometry, col2im_gather, col2im_loop
+from scratchgen import conv_kernels
+from scratchgen.conv import _Geometry, col2im_loop, im2col_loop
 from scratchgen.functional import _gelu_composed, gelu_and_slope, gelu_tanh_and_slope
 from scratchgen.optim.adam import _adam_step_fused, adam_step_elementwise
 
@@ -74,7 +75,7 @@ def test_on_the_cpu_backends_every_fast_path_is_its_reference():
 
 
 # ---------------------------------------------------------------------------
-# col2im: the CUDA gather kernel, compiled as C++ and run on the CPU
+# im2col and col2im: the CUDA kernels, compiled as C++ and run on the CPU
 # ---------------------------------------------------------------------------
 
 _HARNESS = r"""
@@ -84,38 +85,57 @@ static Dim blockIdx, blockDim, threadIdx, gridDim;
 typedef double T;
 %s
 /* every thread of a small grid in turn: the grid-stride loop covers the rest */
-extern "C" void launch(const T* cols, T* out, long long total, const int* a) {
-    blockDim.x = 3; gridDim.x = 2;
-    for (blockIdx.x = 0; blockIdx.x < gridDim.x; ++blockIdx.x)
-        for (threadIdx.x = 0; threadIdx.x < blockDim.x; ++threadIdx.x)
-            col2im_gather(cols, out, total, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7],
-                          a[8], a[9], a[10], a[11], a[12], a[13]);
+#define LAUNCH(call) \
+    blockDim.x = 3; gridDim.x = 2; \
+    for (blockIdx.x = 0; blockIdx.x < gridDim.x; ++blockIdx.x) \
+        for (threadIdx.x = 0; threadIdx.x < blockDim.x; ++threadIdx.x) call;
+#define SIZES a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], \
+              a[12], a[13]
+extern "C" void im2col(const T* img, T* cols, long long total, T fill, const int* a) {
+    LAUNCH(im2col_gather(img, cols, total, fill, SIZES))
+}
+extern "C" void col2im(const T* cols, T* img, long long total, const int* a) {
+    LAUNCH(col2im_gather(cols, img, total, SIZES))
 }
 """
 
 
 @pytest.fixture(scope="module")
-def gather_on_cpu(tmp_path_factory):
+def kernels_on_cpu(tmp_path_factory):
+    """``conv_kernels.im2col`` and ``col2im`` with NumPy arrays, float64,
+    running the CUDA source compiled by g++."""
     compiler = shutil.which("g++") or shutil.which("c++")
     if compiler is None:
-        pytest.skip("no C++ compiler (g++) to run the kernel's source on the CPU")
-    folder = tmp_path_factory.mktemp("col2im")
-    (folder / "kernel.cpp").write_text(_HARNESS % COL2IM_GATHER_SOURCE)
-    subprocess.run([compiler, "-O1", "-shared", "-fPIC", "-o", str(folder / "kernel.so"),
-                    str(folder / "kernel.cpp")], check=True, capture_output=True)
-    lib = ctypes.CDLL(str(folder / "kernel.so"))
-    lib.launch.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_longlong,
-                           ctypes.c_void_p]
+        pytest.skip("no C++ compiler (g++) to run the kernels' source on the CPU")
+    folder = tmp_path_factory.mktemp("conv_kernels")
+    (folder / "kernels.cpp").write_text(_HARNESS % conv_kernels.SOURCE)
+    subprocess.run([compiler, "-O1", "-shared", "-fPIC", "-o", str(folder / "kernels.so"),
+                    str(folder / "kernels.cpp")], check=True, capture_output=True)
+    lib = ctypes.CDLL(str(folder / "kernels.so"))
+    pointer, long = ctypes.c_void_p, ctypes.c_longlong
+    lib.im2col.argtypes = [pointer, pointer, long, ctypes.c_double, pointer]
+    lib.col2im.argtypes = [pointer, pointer, long, pointer]
 
-    def gather(cols, x_shape, g):
+    def sizes(x_shape, g):
         n, c, h, w = x_shape
-        cols = np.ascontiguousarray(cols, dtype=np.float64)
-        out = np.full((c, h, w, n), np.nan)  # every element must be written
-        sizes = np.array((c, h, w, n) + g.kernel + g.out_hw + g.stride + g.pad + g.dilation,
-                         dtype=np.int32)
-        lib.launch(cols.ctypes.data, out.ctypes.data, out.size, sizes.ctypes.data)
-        return out.transpose(3, 0, 1, 2)
-    return gather
+        return np.array((c, h, w, n) + g.kernel + g.out_hw + g.stride + g.pad + g.dilation,
+                        dtype=np.int32)
+
+    def im2col(x, g, fill):
+        img = np.ascontiguousarray(x.transpose(1, 2, 3, 0))
+        n, c = x.shape[:2]
+        cols = np.full((c * g.kernel[0] * g.kernel[1], g.out_hw[0] * g.out_hw[1] * n), np.nan)
+        lib.im2col(img.ctypes.data, cols.ctypes.data, cols.size, fill,
+                   sizes(x.shape, g).ctypes.data)
+        return cols
+
+    def col2im(cols, x_shape, g):
+        n, c, h, w = x_shape
+        cols = np.ascontiguousarray(cols)
+        img = np.full((c, h, w, n), np.nan)  # every element must be written
+        lib.col2im(cols.ctypes.data, img.ctypes.data, img.size, sizes(x_shape, g).ctypes.data)
+        return img.transpose(3, 0, 1, 2)
+    return im2col, col2im
 
 
 @st.composite
@@ -142,19 +162,24 @@ def _columns(x_shape, g, seed, dtype="float64"):
         .astype(dtype)
 
 
-@given(col2im_case())
-def test_col2im_gather_kernel_source_equals_the_loop_on_the_cpu(gather_on_cpu, case):
+@given(col2im_case(), st.sampled_from([0.0, -np.inf]))
+def test_conv_kernels_source_equals_the_loops_on_the_cpu(kernels_on_cpu, case, fill):
+    im2col, col2im = kernels_on_cpu
     x_shape, g, seed = case
+    x = np.random.default_rng(seed + 1).standard_normal(x_shape)
+    np.testing.assert_array_equal(im2col(x, g, fill),
+                                  backend.to_numpy(im2col_loop(backend.asarray(x), g, fill)))
     cols = _columns(x_shape, g, seed)
-    loop = col2im_loop(backend.asarray(cols), x_shape, g)
     # the same additions in the same order: equal to the last bit
-    np.testing.assert_array_equal(gather_on_cpu(cols, x_shape, g), backend.to_numpy(loop))
+    np.testing.assert_array_equal(col2im(cols, x_shape, g),
+                                  backend.to_numpy(col2im_loop(backend.asarray(cols), x_shape, g)))
 
 
-def test_col2im_gather_kernel_compiles_for_an_h100_or_h200(tmp_path):
+def test_conv_kernels_compile_for_an_h100_or_h200(tmp_path):
     """The source as CuPy compiles it, for compute capability 9.0, without a
     GPU: with CUDA's ``nvcc`` where it is installed, else with CuPy's NVRTC."""
-    sources = {ct: f"typedef {ct} T;\n" + COL2IM_GATHER_SOURCE for ct in ("float", "double")}
+    sources = {ct: f"typedef {ct} T;\n" + conv_kernels.SOURCE
+               for ct in conv_kernels.C_TYPES.values()}
     nvcc = shutil.which("nvcc")
     if nvcc is not None:
         for ctype, source in sources.items():
@@ -162,7 +187,8 @@ def test_col2im_gather_kernel_compiles_for_an_h100_or_h200(tmp_path):
             done = subprocess.run([nvcc, "--ptx", "-arch=compute_90", f"{ctype}.cu"],
                                   cwd=tmp_path, capture_output=True, text=True, check=False)
             assert done.returncode == 0, done.stderr
-            assert ".entry col2im_gather" in (tmp_path / f"{ctype}.ptx").read_text()
+            ptx = (tmp_path / f"{ctype}.ptx").read_text()
+            assert ".entry im2col_gather" in ptx and ".entry col2im_gather" in ptx
         return
     try:
         from cupy_backends.cuda.libs import nvrtc
@@ -173,7 +199,8 @@ def test_col2im_gather_kernel_compiles_for_an_h100_or_h200(tmp_path):
         program = nvrtc.createProgram(source, "col2im.cu", [], [])
         try:
             nvrtc.compileProgram(program, ["-arch=compute_90"])
-            assert "col2im_gather" in nvrtc.getPTX(program).decode()
+            ptx = nvrtc.getPTX(program).decode()
+            assert ".entry im2col_gather" in ptx and ".entry col2im_gather" in ptx
         finally:
             nvrtc.destroyProgram(program)
 
@@ -201,21 +228,28 @@ def test_gelu_and_slope_equal_the_composed_rule_and_its_gradient(approximate, se
 # ---------------------------------------------------------------------------
 
 @ON_GPU
-@given(col2im_case(), st.sampled_from(["float32", "float64"]))
-def test_col2im_gather_equals_the_loop_on_the_gpu(case, dtype):
+@given(col2im_case(), st.sampled_from(["float32", "float64"]), st.sampled_from([0.0, -np.inf]))
+def test_conv_kernels_equal_the_loops_on_the_gpu(case, dtype, fill):
     x_shape, g, seed = case
+    x = backend.asarray(np.random.default_rng(seed + 1).standard_normal(x_shape).astype(dtype))
+    np.testing.assert_array_equal(backend.to_numpy(conv_kernels.im2col(x, g, fill)),
+                                  backend.to_numpy(im2col_loop(x, g, fill)))
     cols = backend.asarray(_columns(x_shape, g, seed, dtype))
-    np.testing.assert_array_equal(backend.to_numpy(col2im_gather(cols, x_shape, g)),
+    np.testing.assert_array_equal(backend.to_numpy(conv_kernels.col2im(cols, x_shape, g)),
                                   backend.to_numpy(col2im_loop(cols, x_shape, g)))
 
 
 @ON_GPU
-def test_col2im_gather_on_a_large_image_uses_every_block():
-    """More elements than the grid has threads: the grid-stride loop."""
+def test_conv_kernels_on_a_large_batch_use_every_block():
+    """More elements than the grid has threads: the grid-stride loop; and
+    an input stored batch-first (not batch-last), which im2col copies."""
     g = _Geometry.of((64, 64), (4, 4), 2, 1)
     x_shape = (70, 64, 64, 64)
+    x = backend.asarray(np.random.default_rng(0).standard_normal(x_shape).astype("float32"))
+    np.testing.assert_array_equal(backend.to_numpy(conv_kernels.im2col(x, g)),
+                                  backend.to_numpy(im2col_loop(x, g)))
     cols = backend.asarray(_columns(x_shape, g, 0, "float32"))
-    np.testing.assert_array_equal(backend.to_numpy(col2im_gather(cols, x_shape, g)),
+    np.testing.assert_array_equal(backend.to_numpy(conv_kernels.col2im(cols, x_shape, g)),
                                   backend.to_numpy(col2im_loop(cols, x_shape, g)))
 
 
