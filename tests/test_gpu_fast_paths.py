@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import scratchgen as sg
@@ -34,6 +34,7 @@ from scratchgen import functional as F
 from scratchgen import conv_kernels
 from scratchgen.conv import _Geometry, col2im_loop, im2col_loop
 from scratchgen.functional import _gelu_composed, gelu_and_slope, gelu_tanh_and_slope
+from scratchgen.ops.activations import _leaky_relu_fused, leaky_relu_and_slope, leaky_relu_plain
 from scratchgen.optim.adam import _adam_step_fused, adam_step_elementwise
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,6 +72,7 @@ def test_on_the_cpu_backends_every_fast_path_is_its_reference():
     assert backend.GPU_KERNELS is False
     assert _adam_step_fused is adam_step_elementwise
     assert F._GELU_ARRAYS == {"none": gelu_and_slope, "tanh": gelu_tanh_and_slope}
+    assert _leaky_relu_fused is leaky_relu_and_slope
     assert backend.fuse(abs) is abs
 
 
@@ -223,6 +225,60 @@ def test_gelu_and_slope_equal_the_composed_rule_and_its_gradient(approximate, se
     np.testing.assert_allclose(slope, t.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
+@given(st.sampled_from([0.0, 0.01, 0.2, 1.0, 1.5, -0.5]), st.integers(0, 2**16))
+def test_leaky_relu_and_slope_equal_the_textbook_rule_and_its_gradient(slope, seed):
+    x = np.random.default_rng(seed).standard_normal(12)
+    x[:3] = (0.0, -0.0, 1e-300)  # the kink: slope at 0, 1 just above
+    y, scale = (backend.to_numpy(a) for a in
+                leaky_relu_and_slope(backend.asarray(x), np.float64(slope)))
+    t = sg.tensor(x, dtype="float64", requires_grad=True)
+    plain = leaky_relu_plain(t, slope)
+    plain.sum().backward()
+    np.testing.assert_array_equal(y, plain.numpy())
+    np.testing.assert_array_equal(scale, t.grad.numpy())
+
+
+@pytest.mark.skipif(backend.NAME != "numpy", reason="runs the GPU branches with NumPy arrays")
+@given(col2im_case(), st.integers(1, 3))
+def test_the_gpu_branches_give_the_reference_numbers_on_the_cpu(kernels_on_cpu, case, out_c):
+    """``backend.GPU_KERNELS`` forced on, on NumPy: the layers' GPU branches
+    run, with the kernels' CUDA source (through g++) standing in for the
+    launches and the fused functions' plain forms for their kernels.  A
+    convolution, a transposed convolution, LeakyReLU and an Adam step give
+    the numbers, gradients and second derivatives the CPU branches give."""
+    x_shape, g, seed = case
+    # the transposed convolution maps the oh x ow output back: to at least one pixel
+    assume(all((o - 1) * s - 2 * p + d * (k - 1) >= 0 for o, s, p, d, k in
+               zip(g.out_hw, g.stride, g.pad, g.dilation, g.kernel)))
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal((out_c, x_shape[1]) + g.kernel)
+    wt = rng.standard_normal((out_c, x_shape[1]) + g.kernel)
+    kw = dict(stride=g.stride, padding=g.pad, dilation=g.dilation)
+
+    def run():
+        sg.manual_seed(0)
+        xs, ws, wts = (sg.tensor(a, dtype="float64", requires_grad=True) for a in (x, w, wt))
+        y = F.leaky_relu(F.conv2d(xs, ws, **kw), 0.2)
+        z = F.conv_transpose2d(y, wts, **kw)
+        grads = sg.grad((z * z).sum(), [xs, ws, wts], create_graph=True)
+        second = sg.grad(sum((gr * gr).sum() for gr in grads), [xs, ws])
+        opt = optim.AdamW([ws], lr=0.1)
+        ws.grad = grads[1].detach()
+        opt.step()
+        return [t.numpy() for t in (y, z, *grads, *second, ws)]
+
+    reference = run()
+    im2col, col2im = kernels_on_cpu
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(backend, "GPU_KERNELS", True)
+        patch.setattr(conv_kernels, "im2col", lambda x, g, fill=0.0: im2col(x, g, fill))
+        patch.setattr(conv_kernels, "col2im", col2im)
+        gpu_branches = run()
+    for got, want in zip(gpu_branches, reference):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
 # ---------------------------------------------------------------------------
 # On a GPU: each GPU form against its reference, on the same device arrays
 # ---------------------------------------------------------------------------
@@ -284,3 +340,14 @@ def test_gelu_fused_kernel_equals_the_plain_function_on_the_gpu(approximate, dty
     for got, want in zip(fused(x), fused.func(x)):  # .func: op by op on CuPy
         np.testing.assert_allclose(backend.to_numpy(got), backend.to_numpy(want), rtol=tol,
                                    atol=tol)
+
+
+@ON_GPU
+@pytest.mark.parametrize("slope", [0.2, 1.5])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_leaky_relu_fused_kernel_equals_the_plain_function_on_the_gpu(slope, dtype):
+    x = backend.asarray(np.random.default_rng(2).standard_normal(1000).astype(dtype))
+    assert type(_leaky_relu_fused).__name__ == "Fusion"
+    s = x.dtype.type(slope)
+    for got, want in zip(_leaky_relu_fused(x, s), _leaky_relu_fused.func(x, s)):
+        np.testing.assert_array_equal(backend.to_numpy(got), backend.to_numpy(want))
