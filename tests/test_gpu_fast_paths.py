@@ -279,6 +279,29 @@ def test_the_gpu_branches_give_the_reference_numbers_on_the_cpu(kernels_on_cpu, 
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.skipif(backend.NAME == "numpy-guard", reason="numpy and cupy run both branches")
+@given(st.lists(st.sampled_from([(3,), (2, 5), (4, 1, 3)]), min_size=1, max_size=4),
+       st.sampled_from([0.1, 1.0, 1e3]), st.integers(0, 2**16))
+def test_clip_grad_norm_gpu_branch_gives_the_reference_numbers(shapes, max_norm, seed):
+    """The 2-norm from one dot product per gradient (the GPU branch; forced
+    on with NumPy) against |g|^2 summed, float32 and float64 gradients mixed."""
+    rng = np.random.default_rng(seed)
+    grads = [rng.standard_normal(shape) * 10.0 ** rng.uniform(-3, 3) for shape in shapes]
+    results = []
+    for forced in (False, True):
+        params = [sg.tensor(np.zeros(g.shape), dtype=("float32", "float64")[i % 2],
+                            requires_grad=True) for i, g in enumerate(grads)]
+        for prm, g in zip(params, grads):
+            prm.grad = sg.tensor(g, dtype=prm.dtype)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(backend, "GPU_KERNELS", forced)
+            total = sg.nn.utils.clip_grad_norm_(params, max_norm)
+        assert all(prm.grad.dtype == prm.dtype for prm in params)
+        results.append([total.numpy()] + [prm.grad.numpy() for prm in params])
+    for got, want in zip(*results[::-1]):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
 # ---------------------------------------------------------------------------
 # On a GPU: each GPU form against its reference, on the same device arrays
 # ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from .. import backend
 from ..autograd import Tensor
 from ..backend import xp
 
@@ -30,9 +31,17 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0) -> Tens
     norm_type = float(norm_type)
     if math.isinf(norm_type):
         total = xp.stack([xp.abs(p.grad.data).max() for p in grads]).max()
+    elif norm_type == 2 and backend.GPU_KERNELS:
+        # ||g||^2 = sum of <g_i, g_i>: one cuBLAS dot per gradient, where
+        # |g|^p, then its sum, then the running total launch three GPU kernels
+        total = xp.sqrt(xp.stack([xp.vdot(p.grad.data, p.grad.data) for p in grads]).sum())
     else:
         total = sum((xp.abs(p.grad.data) ** norm_type).sum() for p in grads) ** (1 / norm_type)
     scale = xp.minimum(max_norm / (total + 1e-6), 1.0)
+    scales = {}  # the factor in each gradient's dtype, cast once
     for p in grads:  # new tensors: a grad may be shared with another tensor
-        p.grad = Tensor(p.grad.data * scale.astype(p.grad.dtype))
+        dtype = p.grad.dtype
+        if dtype not in scales:
+            scales[dtype] = scale.astype(dtype)
+        p.grad = Tensor(p.grad.data * scales[dtype])
     return Tensor(total)
