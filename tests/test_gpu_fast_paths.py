@@ -1,15 +1,18 @@
 """The GPU fast paths agree with their NumPy references.
 
-Three computations have a GPU form beside the NumPy reference (see
-``scratchgen/backend.py``, "GPU fast paths"): col2im's accumulation (a CUDA
-gather kernel, in ``conv_kernels`` with im2col's), the Adam/AdamW update and GELU
-(fused elementwise kernels through ``backend.fuse``).  Here:
+Some computations have a GPU form beside the NumPy reference (see
+``scratchgen/backend.py``, "GPU fast paths"): im2col and col2im's
+accumulation (one CUDA kernel each, ``conv_kernels``), the Adam/AdamW
+update, GELU and LeakyReLU (fused elementwise kernels through
+``backend.fuse``), the gradient clip's norm (a dot product per gradient).
+Here:
 
 * on every machine: the switch (``SCRATCHGEN_GPU_FAST_PATHS``) and which
   path it selects; the kernels' CUDA source compiled as C++ and run on the
-  CPU, thread by thread, against ``im2col_loop`` and ``col2im_loop``; the same source
-  compiled for an H100/H200 (``compute_90``) where ``nvcc`` or CuPy's NVRTC
-  is found; the fused functions' plain forms against the textbook rules;
+  CPU, thread by thread, against ``im2col_loop`` and ``col2im_loop``; the
+  same source compiled for an H100/H200 (``compute_90``) where ``nvcc`` or
+  CuPy's NVRTC is found; the fused functions' plain forms against the
+  textbook rules; the layers' GPU branches forced on with NumPy arrays;
 * under ``SCRATCHGEN_BACKEND=cupy`` on a GPU (``benchmarks/gpu_check.py``
   runs the suite so): each GPU form against its reference on the same device
   arrays.  Elsewhere those tests skip, saying why.
