@@ -164,6 +164,9 @@ NOT_DIFFERENTIABLE = {
     "Tensor.__setitem__", "Tensor.zero_",
     # detach cuts the graph: zero gradient by definition (test_autograd.py)
     "Tensor.detach",
+    # functions of backend arrays, not tensors: the reference forms of the GPU
+    # fast paths (test_gpu_fast_paths.py); the ops built on them are in the table
+    "conv.im2col_loop", "conv.col2im_loop", "F.gelu_and_slope", "F.gelu_tanh_and_slope",
 }
 
 
