@@ -23,7 +23,7 @@ run stays under 8 minutes on one GPU:
    The GPU steps run twice: with the GPU fast paths (the default) and with
    ``SCRATCHGEN_GPU_FAST_PATHS=0`` (the NumPy reference forms on the GPU:
    im2col's and col2im's loops of slice copies and additions, Adam's,
-   GELU's and LeakyReLU's unfused chains), so
+   GELU's, LeakyReLU's and BCE's unfused chains), so
    the report shows what the fast paths buy, before and after.
 
 The report (Markdown) has one section per part: the machine (GPU, CUDA,
@@ -294,8 +294,8 @@ def report(plan, tests, lessons, timing) -> str:
                      f"{_ms(r['gpu_reference'])} | {_ms(r['cpu'])} | {_ms(r['torch'])} | "
                      f"{_ms(speedup)} | {_ms(fast)} | {_ms(vs_torch)} |")
     lines += ["", "Fast paths off: `SCRATCHGEN_GPU_FAST_PATHS=0`, the NumPy reference forms "
-              "(im2col's and col2im's loops over kernel taps, Adam's, GELU's and LeakyReLU's "
-              "unfused chains) on the same device."]
+              "(im2col's and col2im's loops over kernel taps, Adam's, GELU's, LeakyReLU's "
+              "and BCE's unfused chains) on the same device."]
     lines += ["", "## Targets", "", *targets(timing, plan), ""]
     return "\n".join(lines)
 

@@ -99,6 +99,10 @@ def _bce_with_logits_array(x, t, p=None):
     return p * t * (neg + tail) + (1 - t) * (pos + tail)
 
 
+#: on a GPU, one kernel instead of about twelve (``backend.fuse``)
+_bce_with_logits_fused = backend.fuse(_bce_with_logits_array)
+
+
 class _BCEWithLogits(Function):
     """``p t softplus(-x) + (1 - t) softplus(x)`` elementwise, as one
     Function, because its gradient has a closed form (composed of
@@ -113,7 +117,7 @@ class _BCEWithLogits(Function):
         d/dp = t softplus(-x)"""
 
     def forward(self, x, t, p=None):
-        return _bce_with_logits_array(x, t, p)
+        return _bce_with_logits_fused(x, t, p)
 
     def backward(self, gy):
         x, t = self.inputs[:2]

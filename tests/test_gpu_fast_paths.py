@@ -3,8 +3,8 @@
 Some computations have a GPU form beside the NumPy reference (see
 ``scratchgen/backend.py``, "GPU fast paths"): im2col and col2im's
 accumulation (one CUDA kernel each, ``conv_kernels``), the Adam/AdamW
-update, GELU and LeakyReLU (fused elementwise kernels through
-``backend.fuse``), the gradient clip's norm (a dot product per gradient).
+update, GELU, LeakyReLU and BCE-with-logits (fused elementwise kernels
+through ``backend.fuse``), the gradient clip's norm (a dot product per gradient).
 Here:
 
 * on every machine: the switch (``SCRATCHGEN_GPU_FAST_PATHS``) and which
@@ -37,6 +37,7 @@ from scratchgen import functional as F
 from scratchgen import conv_kernels
 from scratchgen.conv import _Geometry, col2im_loop, im2col_loop
 from scratchgen.functional import _gelu_composed, gelu_and_slope, gelu_tanh_and_slope
+from scratchgen.losses import _bce_with_logits_array, _bce_with_logits_fused
 from scratchgen.ops.activations import _leaky_relu_fused, leaky_relu_and_slope, leaky_relu_plain
 from scratchgen.optim.adam import _adam_step_fused, adam_step_elementwise
 
@@ -76,6 +77,7 @@ def test_on_the_cpu_backends_every_fast_path_is_its_reference():
     assert _adam_step_fused is adam_step_elementwise
     assert F._GELU_ARRAYS == {"none": gelu_and_slope, "tanh": gelu_tanh_and_slope}
     assert _leaky_relu_fused is leaky_relu_and_slope
+    assert _bce_with_logits_fused is _bce_with_logits_array
     assert backend.fuse(abs) is abs
 
 
@@ -377,3 +379,21 @@ def test_leaky_relu_fused_kernel_equals_the_plain_function_on_the_gpu(slope, dty
     s = x.dtype.type(slope)
     for got, want in zip(_leaky_relu_fused(x, s), _leaky_relu_fused.func(x, s)):
         np.testing.assert_array_equal(backend.to_numpy(got), backend.to_numpy(want))
+
+
+@ON_GPU
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_bce_with_logits_fused_kernel_equals_the_plain_function_on_the_gpu(weighted, dtype):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((50, 4)) * 20
+    x[0] = (0.0, 1e4, -1e4, 17.0)
+    t = rng.uniform(0, 1, (50, 4))
+    t[1] = (0, 1, 1, 0)
+    args = [backend.asarray(a.astype(dtype)) for a in (x, t)]
+    args.append(backend.asarray(rng.uniform(0.1, 5, 4).astype(dtype)) if weighted else None)
+    assert type(_bce_with_logits_fused).__name__ == "Fusion"
+    tol = 1e-6 if dtype == "float32" else 1e-13
+    np.testing.assert_allclose(backend.to_numpy(_bce_with_logits_fused(*args)),
+                               backend.to_numpy(_bce_with_logits_array(*args)), rtol=tol,
+                               atol=tol)

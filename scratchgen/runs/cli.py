@@ -245,7 +245,7 @@ def _info(args) -> None:
         import cupy
         print(f"cupy       {cupy.__version__}, device {cupy.cuda.runtime.getDeviceProperties(0)['name']}")
         print(f"fast paths {'on' if backend.GPU_KERNELS else 'off'} (GPU kernels for im2col, col2im, "
-              f"Adam, GELU, LeakyReLU; {backend.FAST_PATHS_ENV}=0 turns them off)")
+              f"Adam, GELU, LeakyReLU, BCE; {backend.FAST_PATHS_ENV}=0 turns them off)")
     print("digits     bundled (1,797 images)")
     for kind in ("mnist", "fashion"):
         found = [d for d in search_dirs(kind) if any(d.glob("*labels-idx1-ubyte*"))]
