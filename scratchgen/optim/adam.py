@@ -32,18 +32,17 @@ from ..backend import xp
 from .optimizer import Optimizer
 
 
-def adam_step_elementwise(p, g, m, v, decay, l2, beta1, beta2, step_size, eps_hat):
+def adam_step_elementwise(p, g, m, v, decay, beta1, beta2, step_size, eps_hat):
     """One Adam or AdamW step without AMSGrad, in place on ``p``, ``m`` and
-    ``v``, every line elementwise (scalars as arrays' dtype scalars):
+    ``v``, every line elementwise (scalars as arrays' dtype scalars; Adam's
+    L2 term already in ``g``):
 
-        decay = 1 - lr wd for AdamW (1 for Adam), l2 = wd for Adam (0 for AdamW),
+        decay = 1 - lr wd for AdamW (1 for Adam),
         step_size = lr sqrt(bc2) / bc1, eps_hat = eps sqrt(bc2), bc = 1 - beta^t.
 
     On the CPU it runs as written (the reference); on a GPU
     :func:`_adam_step_fused` is the same function as one kernel instead of
     about ten (``backend.fuse``)."""
-    # Adam: L2, g <- g + wd p_{t-1}
-    g = g + l2 * p
     # AdamW: p <- p (1 - lr wd), before the Adam step
     p *= decay
     # m_t = beta1 m_{t-1} + (1 - beta1) g_t,  v_t = beta2 v_{t-1} + (1 - beta2) g_t^2
@@ -170,12 +169,13 @@ class Adam(Optimizer):
         lr, (beta1, beta2), wd, t = group["lr"], group["betas"], group["weight_decay"], \
             state["step"]
         decoupled = self._decoupled_weight_decay
+        if wd != 0 and not decoupled:
+            g = g + wd * p  # Adam: L2, g <- g + wd p
         sqrt_bc2 = math.sqrt(1 - beta2 ** t)
         scalar = p.dtype.type  # kernel arithmetic in the parameter's dtype
         _adam_step_fused(p, g, state["exp_avg"], state["exp_avg_sq"],
-                         scalar(1 - lr * wd if decoupled else 1), scalar(0 if decoupled else wd),
-                         scalar(beta1), scalar(beta2), scalar(lr * sqrt_bc2 / (1 - beta1 ** t)),
-                         scalar(group["eps"] * sqrt_bc2))
+                         scalar(1 - lr * wd if decoupled else 1), scalar(beta1), scalar(beta2),
+                         scalar(lr * sqrt_bc2 / (1 - beta1 ** t)), scalar(group["eps"] * sqrt_bc2))
 
 
 class AdamW(Adam):
