@@ -29,8 +29,9 @@ and col2im's accumulation as one kernel each (:mod:`scratchgen.conv_kernels`),
 the Adam update, GELU, LeakyReLU and BCE-with-logits as fused elementwise
 kernels (:func:`fuse`), the gradient clip's norm as one dot product per
 gradient (``nn.utils``).  The NumPy form stays the readable reference, runs
-on the CPU backends, and tests check that the two agree.  ``SCRATCHGEN_GPU_FAST_PATHS=0`` turns the GPU forms off (the
-reference then runs on the GPU too): ``benchmarks/gpu_check.py`` times both.
+on the CPU backends, and tests check that the two agree.
+``SCRATCHGEN_GPU_FAST_PATHS=0`` turns the GPU forms off (the reference then
+runs on the GPU too): ``benchmarks/gpu_check.py`` times both.
 """
 from __future__ import annotations
 

@@ -159,7 +159,6 @@ class Adam(Optimizer):
         step *= step_size
         p -= step
 
-
     def _update_fused(self, p, g, state, group):
         """``_update``'s numbers from :func:`adam_step_elementwise`: on a GPU
         one fused kernel per parameter, where ``_update`` launches ~10."""
