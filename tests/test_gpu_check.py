@@ -65,3 +65,20 @@ def test_cupy_backend_matches_numpy_on_a_conv_step():
         results[name] = np.load(out)
         out.unlink()
     np.testing.assert_allclose(results["cupy"], results["numpy"], rtol=1e-4, atol=1e-4)
+
+
+def test_timing_runs_the_targets_cells_first():
+    """When the timing budget runs short, the cells a target compares are
+    already measured: they come first, and every cell is timed once."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import gpu_check
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    plan = {"batches": (64, 256), "torch": True}
+    cells = gpu_check.timing_cells(plan)
+    assert len(cells) == len(set(cells)) == 3 * 2 * len(gpu_check.WHO)
+    first = set(cells[:5])
+    assert first == {("dcgan", 256, "cpu"), ("dcgan", 256, "gpu"), ("dcgan", 256, "torch"),
+                     ("charlm", 64, "gpu"), ("charlm", 64, "torch")}
+    assert all(who != "torch" for _, _, who in gpu_check.timing_cells({**plan, "torch": False}))
