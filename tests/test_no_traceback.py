@@ -297,6 +297,14 @@ def test_a_bad_backend_is_one_line_from_every_subcommand(workdir, path, backend)
     assert snapshot(workdir) == before
 
 
+def _sigint_default():
+    """In the child: Ctrl-C as at a terminal.  A suite started in the
+    background (``.ci/run &``) hands its children SIGINT *ignored*, and
+    Python then installs no KeyboardInterrupt handler, so the eval would
+    rightly carry on (``train`` installs its own handler and is unaffected)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")
 def test_ctrl_c_during_eval_is_130_without_traceback(workdir, tmp_path_factory):
     """Item 3: Ctrl-C while eval trains its feature network (a fresh cache)."""
@@ -305,7 +313,8 @@ def test_ctrl_c_during_eval_is_130_without_traceback(workdir, tmp_path_factory):
     proc = subprocess.Popen([sys.executable, "-m", "scratchgen_cli", "eval", "RUN", "--n", "500"],
                             cwd=workdir, env={**os.environ, "PYTHONPATH": os.pathsep.join(path),
                                               **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=_sigint_default)
     seen, deadline = b"", time.monotonic() + 120
     def said_it():   # a whole line saying that eval trains the feature network
         return any(b"feature network" in line for line in seen.split(b"\n")[:-1])
