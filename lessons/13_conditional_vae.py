@@ -42,15 +42,27 @@ x_test, y_test = load_digits("test")
 # %% [markdown]
 # ## 1. Where the label goes in
 #
-# The label becomes a one-hot vector and is concatenated to the encoder's
-# features, after the convolutions, and to z, before the decoder's first
-# dense layer.  So the first dense layer of each network gets 10 more
-# inputs; nothing else changes, and the ELBO, IWAE and the training step are
-# the same code as for every VAE (`scratchgen/models/vae.py`).
+# The label becomes a one-hot vector y and goes into every layer that mixes
+# its inputs.  The dense layers get it concatenated to their input (the
+# encoder's features after the convolutions, and z before the decoder).  Each
+# convolution gets it as 10 constant input planes, plane k all ones when the
+# class is k (`vae.with_label`).  A convolution of a constant plane is a
+# constant away from the border, so each layer in effect adds a learnt
+# per-class vector to its output channels: the class steers every depth of
+# both networks.
+#
+# Why not only the first dense layer, the textbook minimum?  The ELBO pays
+# a decoder that takes the class from y instead of z at most log 10 = 2.3
+# nats, the KL of writing the class into z: a faint pull beside the
+# reconstruction term.  On Fashion-MNIST, told the class only at its first
+# dense layer, the decoder drew the asked class in 64% of samples after 10
+# epochs; told at every layer, in 83% (`scratchgen train cvae --data
+# fashion`, then `scratchgen eval`).
 
 # %%
 sg.manual_seed(0)
 model = ConditionalVAE(image_shape=(1, 8, 8), latent_dim=4)
+print("encoder's first convolution:", model.features[0].weight.shape, "(out, 1 image + 10 planes, 4, 4)")
 print("encoder's first dense layer:", model.encoder[0].weight.shape, "(out, 256 features + 10)")
 print("decoder's first dense layer:", model.decoder[0].weight.shape, "(out, 4 latent + 10)")
 print("one-hot of labels [3, 0]:\n", model._one_hot(np.array([3, 0]), 2, np.float32).numpy())

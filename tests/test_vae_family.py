@@ -20,7 +20,7 @@ from scratchgen import functional as F
 from scratchgen.data import DataLoader
 from scratchgen.data.registry import load_dataset
 from scratchgen.models.conv_vae import ConditionalVAE, ConvVAE
-from scratchgen.models.vae import LOGVAR_MIN, VAE, Gaussian, reparameterize
+from scratchgen.models.vae import LOGVAR_MIN, VAE, Gaussian, reparameterize, with_label
 
 from test_models import assert_depends_on_all, parameters_of, parameters_replaced
 
@@ -276,6 +276,39 @@ def test_conditional_sampling_reconstruction_and_swapping(small_cvae, digits):
     default = model.sample(12).numpy()
     sg.manual_seed(1)
     np.testing.assert_array_equal(default, model.sample(12, labels=np.arange(12) % 10).numpy())
+
+
+def test_label_planes_are_one_hot():
+    one_hot = sg.tensor(np.eye(3, dtype=np.float32)[[2, 0]])
+    h = sg.tensor(np.zeros((2, 4, 5, 5), np.float32))
+    planes = with_label(h, one_hot).numpy()[:, 4:]
+    assert planes.shape == (2, 3, 5, 5)
+    np.testing.assert_array_equal(planes.mean(axis=(2, 3)), one_hot.numpy())
+    assert with_label(h, None) is h
+    assert with_label(sg.tensor(np.zeros((2, 4), np.float32)), one_hot).shape == (2, 7)
+
+
+def test_the_label_reaches_every_convolution():
+    """Each convolution of both networks takes the 10 label planes; with the
+    label cut from the dense layers the decoder still draws by class, and
+    with it cut from the convolutions too it no longer can."""
+    sg.manual_seed(0)
+    model = ConditionalVAE((1, 8, 8), latent_dim=2, channels=(4, 8), hidden=8)
+    convs = [m for m in (*model.features, *model.decoder)
+             if isinstance(m, (sg.nn.Conv2d, sg.nn.ConvTranspose2d))]
+    assert [m.in_channels for m in convs] == [1 + 10, 4 + 10, 8 + 10, 4 + 10]
+    for dense in (model.encoder[0], model.decoder[0]):
+        dense.weight.data[:, -10:] = 0
+    z = sg.randn(3, 2)
+
+    def drawn(label):
+        return model.decode(z, np.full(3, label)).numpy()
+
+    assert np.abs(drawn(1) - drawn(7)).max() > 1e-3
+    for m in convs:  # Conv2d weight (out, in, ...), ConvTranspose2d (in, out, ...)
+        planes = m.weight.data[:, -10:] if isinstance(m, sg.nn.Conv2d) else m.weight.data[-10:]
+        planes[...] = 0
+    np.testing.assert_array_equal(drawn(1), drawn(7))
 
 
 def test_labels_are_checked(small_cvae, small_conv_vae, digits):

@@ -34,11 +34,19 @@ loss; a variant only chooses its parts.
   :class:`VAE`, strided convolutions for ``ConvVAE``), ``encoder`` (features
   -> mu, logvar) and ``decoder`` (z -> the distribution's parameters).
 * **Conditioning** (Sohn et al., 2015): with ``n_classes > 0`` a one-hot
-  label y is concatenated to the features before the encoder's dense layers
-  and to z before the decoder, so q(z|x, y) and p(x|z, y).  The prior stays
-  N(0, I), and the bounds are bounds on log p(x|y).  Since the decoder is
-  told the class, z is free to carry what the label does not: the style.
-  Decoding one image's z with another label transfers its style.
+  label y is concatenated to the input of every layer that mixes inputs:
+  to the features before the encoder's dense layers, to z before the
+  decoder, and, in a conv VAE, to the input of every convolution as K
+  constant planes (plane k is all ones for class k).  So q(z|x, y) and
+  p(x|z, y).  The prior stays N(0, I), and the bounds are bounds on
+  log p(x|y).  Since the decoder is told the class, z is free to carry what
+  the label does not: the style.  Decoding one image's z with another label
+  transfers its style.  Why every layer: the ELBO rewards a decoder that
+  reads the class from y rather than from z by at most log K nats (the KL
+  of storing the class in z), a faint signal beside some 240 nats of
+  reconstruction; told the class only at its first dense layer, the
+  Fashion-MNIST decoder had learnt to draw the asked class in 64% of
+  samples after 10 epochs, told at every layer in 83%.
 * **beta** (Higgins et al., 2017): the training loss is
   ``-(E_q[log p(x|z)] - beta * KL)``.  beta > 1 presses q toward the
   prior, trading reconstruction for latent dimensions that vary one factor
@@ -66,6 +74,7 @@ from .. import backend, nn, optim
 from ..autograd import Tensor, no_grad
 from ..backend import xp
 from ..creation import randn
+from ..ops import broadcast_to
 from .blocks import mlp, numel
 
 #: floor of the Gaussian decoder's log-variance: std >= exp(-5) ~ 0.0067,
@@ -77,6 +86,32 @@ def reparameterize(mu, logvar):
     """z = mu + exp(logvar / 2) * eps, eps ~ N(0, I): a draw of
     N(mu, diag exp(logvar)) that is differentiable in mu and logvar."""
     return mu + (0.5 * logvar).exp() * randn(*mu.shape, dtype=mu.dtype)
+
+
+def with_label(h, one_hot):
+    """h with the one-hot label appended along axis 1 (h alone if None):
+    (n, d) -> (n, d + K) for a flat h; (n, c, a, b) -> (n, c + K, a, b) for
+    feature maps, K constant planes of which the label's is all ones."""
+    if one_hot is None:
+        return h
+    if h.ndim == 4:
+        n, k = one_hot.shape
+        one_hot = broadcast_to(one_hot.reshape(n, k, 1, 1), (n, k, *h.shape[2:]))
+    return F.concatenate([h, one_hot], axis=1)
+
+
+#: the layers a conditional model tells the label, beside the dense nets' inputs
+_CONVOLUTIONS = (nn.Conv2d, nn.ConvTranspose2d)
+
+
+def _run(net, h, one_hot):
+    """``net(h)``; with a label, each convolution in the Sequential ``net``
+    also sees it (:func:`with_label`)."""
+    if one_hot is None or not isinstance(net, nn.Sequential):
+        return net(h)
+    for layer in net:
+        h = layer(with_label(h, one_hot) if isinstance(layer, _CONVOLUTIONS) else h)
+    return h
 
 
 class Bernoulli:
@@ -170,21 +205,18 @@ class VAEBase(nn.Module):
                              f"{int(idx.min())}..{int(idx.max())}")
         return Tensor(xp.eye(self.n_classes, dtype=dtype)[idx])
 
-    def _conditioned(self, h, labels):
-        """h with the one-hot labels appended along axis 1 (h alone if unconditional)."""
-        one_hot = self._one_hot(labels, h.shape[0], h.dtype)
-        return h if one_hot is None else F.concatenate([h, one_hot], axis=1)
-
     # -- the two networks -----------------------------------------------
     def encode(self, x, labels=None):
         """(mu, logvar) of q(z|x[, y]), each of shape (n, latent_dim)."""
-        h = self.encoder(self._conditioned(self.features(x), labels))
+        one_hot = self._one_hot(labels, x.shape[0], x.dtype)
+        h = self.encoder(with_label(_run(self.features, x, one_hot), one_hot))
         return h[:, :self.latent_dim], h[:, self.latent_dim:]
 
     def decoder_output(self, z, labels=None):
         """The decoder's raw outputs, flat (n, params_per_dim * data_dim):
         pixel logits for the Bernoulli decoder, [mean, s] for the Gaussian."""
-        return self.decoder(self._conditioned(z, labels)).reshape(z.shape[0], -1)
+        one_hot = self._one_hot(labels, z.shape[0], z.dtype)
+        return _run(self.decoder, with_label(z, one_hot), one_hot).reshape(z.shape[0], -1)
 
     def decode(self, z, labels=None):
         """The decoder's mean, shaped like the data (pixel probabilities
