@@ -93,9 +93,10 @@ class Adam(Optimizer):
                                       weight_decay=weight_decay, amsgrad=amsgrad,
                                       maximize=maximize))
 
-    def _start(self, p, g, state, group):
+    def _start(self, p, g, state, group, shrink=True):
         """Count the step, create the moments on the first one, apply the
-        weight decay; return the gradient the moments see."""
+        weight decay (AdamW's shrinking of p only if ``shrink``: the fused
+        kernel shrinks p itself); return the gradient the moments see."""
         if not state:
             state.update(step=0, exp_avg=xp.zeros_like(p), exp_avg_sq=xp.zeros_like(p))
             if group["amsgrad"]:
@@ -104,8 +105,9 @@ class Adam(Optimizer):
         lr, wd = group["lr"], group["weight_decay"]
         if wd != 0:
             if self._decoupled_weight_decay:
-                # AdamW: p <- p (1 - lr wd), before the Adam step
-                p *= 1 - lr * wd
+                if shrink:
+                    # AdamW: p <- p (1 - lr wd), before the Adam step
+                    p *= 1 - lr * wd
             else:
                 # Adam: L2, g <- g + wd p
                 g = g + wd * p
@@ -162,14 +164,10 @@ class Adam(Optimizer):
     def _update_fused(self, p, g, state, group):
         """``_update``'s numbers from :func:`adam_step_elementwise`: on a GPU
         one fused kernel per parameter, where ``_update`` launches ~10."""
-        if not state:
-            state.update(step=0, exp_avg=xp.zeros_like(p), exp_avg_sq=xp.zeros_like(p))
-        state["step"] += 1
+        g = self._start(p, g, state, group, shrink=False)
         lr, (beta1, beta2), wd, t = group["lr"], group["betas"], group["weight_decay"], \
             state["step"]
         decoupled = self._decoupled_weight_decay
-        if wd != 0 and not decoupled:
-            g = g + wd * p  # Adam: L2, g <- g + wd p
         sqrt_bc2 = math.sqrt(1 - beta2 ** t)
         scalar = p.dtype.type  # kernel arithmetic in the parameter's dtype
         _adam_step_fused(p, g, state["exp_avg"], state["exp_avg_sq"],
