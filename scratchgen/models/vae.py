@@ -46,7 +46,8 @@ loss; a variant only chooses its parts.
   of storing the class in z), a faint signal beside some 240 nats of
   reconstruction; told the class only at its first dense layer, the
   Fashion-MNIST decoder had learnt to draw the asked class in 64% of
-  samples after 10 epochs, told at every layer in 83%.
+  samples after 10 epochs, told at every layer in 84% (real test images:
+  87% classed right).
 * **beta** (Higgins et al., 2017): the training loss is
   ``-(E_q[log p(x|z)] - beta * KL)``.  beta > 1 presses q toward the
   prior, trading reconstruction for latent dimensions that vary one factor
