@@ -28,9 +28,14 @@ thread count, so drift of a shared machine hits both.
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_vae.py \\
         --model mlp --binarize none --epochs 10 --threads 1 --json out.json
     python benchmarks/bench_vae.py --quick       # smoke run on the 8×8 digits
+
+``--gemm-share`` trains nothing: it times one step of each library (batch
+128, interleaved samples) and splits ours into its matrix products and the
+rest, to show how much of the step a second BLAS thread can speed up.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -43,6 +48,7 @@ from scratchgen import backend
 from scratchgen.data.registry import load_dataset
 from scratchgen.models.conv_vae import ConvVAE
 from scratchgen.models.vae import VAE
+from scratchgen.ops import arithmetic
 
 LATENT, BATCH, LR = 20, 128, 1e-3
 
@@ -167,6 +173,73 @@ class Torch:
         return self.bounds(x, lambda b: torch_iwae(self.model, b, k, self.torch))
 
 
+# -- where our step's time goes ----------------------------------------------
+
+@contextlib.contextmanager
+def timing_gemms():
+    """Within the block, a list whose [0] sums the seconds spent in matrix
+    products: the forward of MatMul and AddMM and the products of their
+    backward (``matmul_grads``), outermost calls only (a backward's products
+    are MatMuls themselves)."""
+    spent, depth = [0.0], [0]
+
+    def timed(fn):
+        def wrapper(*args):
+            depth[0] += 1
+            start = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                depth[0] -= 1
+                if depth[0] == 0:
+                    spent[0] += time.perf_counter() - start
+        return wrapper
+
+    saved = arithmetic.MatMul.forward, arithmetic.AddMM.forward, arithmetic.matmul_grads
+    arithmetic.MatMul.forward, arithmetic.AddMM.forward, arithmetic.matmul_grads = map(timed, saved)
+    try:
+        yield spent
+    finally:
+        arithmetic.MatMul.forward, arithmetic.AddMM.forward, arithmetic.matmul_grads = saved
+
+
+def gemm_share(kind, data, repeat, torch, steps=20) -> dict:
+    """One training step of each library on the same batch (milliseconds,
+    the median of ``repeat`` interleaved samples of ``steps`` steps), and
+    ours split into its matrix products and the rest (by the median share
+    of the products over ``repeat`` more samples).  The rest is NumPy's
+    one-threaded work (im2col/col2im, elementwise passes, Adam) and
+    Python's: what a second BLAS thread cannot speed up."""
+    x = load_data(data, "none", BATCH)[0]
+    sg.manual_seed(0)
+    ours = Ours(ours_model(kind, x.shape[1:]))
+    out = {"model": kind, "batch": BATCH}
+    if torch is None:
+        out["ours_ms"] = common.timeit(lambda: ours.step(x), repeat=repeat, number=steps)
+    else:
+        torch.manual_seed(0)
+        twin = Torch(torch_model(kind, x.shape[1:], torch), torch)
+        out["ours_ms"], out["torch_ms"] = common.compare(
+            lambda: ours.step(x), lambda: twin.step(x), repeat=repeat, number=steps)
+        out["time_ratio"] = out["ours_ms"] / out["torch_ms"]
+    shares = []
+    with timing_gemms() as spent:
+        for _ in range(repeat):
+            spent[0], start = 0.0, time.perf_counter()
+            for _ in range(steps):
+                ours.step(x)
+            shares.append(spent[0] / (time.perf_counter() - start))
+    out["ours_gemm_share"] = float(np.median(shares))
+    out["ours_gemm_ms"] = out["ours_gemm_share"] * out["ours_ms"]
+    out["ours_rest_ms"] = out["ours_ms"] - out["ours_gemm_ms"]
+    print(f"  ours {out['ours_ms']:.1f} ms per step: matrix products "
+          f"{out['ours_gemm_ms']:.1f} ms ({out['ours_gemm_share']:.0%}), the rest "
+          f"{out['ours_rest_ms']:.1f} ms"
+          + (f"; torch {out['torch_ms']:.1f} ms ({out['time_ratio']:.2f}x)" if torch else ""),
+          flush=True)
+    return out
+
+
 # -- the run -----------------------------------------------------------------
 
 def load_data(name: str, binarize: str, n_train: int | None):
@@ -248,6 +321,9 @@ def main(argv=None) -> int:
     p.add_argument("--iwae", nargs="+", default=["1000:1000"], metavar="K:N",
                    help="IWAE with K importance samples on the first N test images")
     p.add_argument("--data", default="fashion", choices=["fashion", "mnist", "digits"])
+    p.add_argument("--gemm-share", action="store_true",
+                   help="instead of training: time one step of each library and split ours "
+                        "into matrix products and the rest")
     args = p.parse_args(argv)
     n_train = None
     if args.quick:  # seconds: the bundled digits, a few steps, few samples
@@ -262,8 +338,17 @@ def main(argv=None) -> int:
     warning = common.env_warning()
     for line in notes + ([warning] if warning else []):
         print(line)
+    kinds = ["mlp", "conv"] if args.model == "both" else [args.model]
+    if args.gemm_share:
+        results = []
+        for kind in kinds:
+            print(f"{kind}, one step of batch {BATCH}:", flush=True)
+            results.append(gemm_share(kind, args.data, 3 if args.quick else args.repeat, torch))
+        if args.json:
+            common.write_json(args.json, {**info, "quick": args.quick}, results)
+        return 0
     results, rows = [], []
-    for kind in (["mlp", "conv"] if args.model == "both" else [args.model]):
+    for kind in kinds:
         for binarize in (["none", "dynamic"] if args.binarize == "both" else [args.binarize]):
             print(f"{kind}, binarize {binarize}, {args.epochs} epochs, seed {args.seed}:", flush=True)
             for r in run(kind, binarize, args.epochs, eval_at, args.seed, iwae, args.data,

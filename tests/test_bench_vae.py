@@ -63,3 +63,26 @@ def test_twin_is_the_same_model(kind, monkeypatch):
     np.testing.assert_allclose(ours_log_px_z.numpy(), log_px_z.detach().numpy(), rtol=1e-10)
     np.testing.assert_allclose(sg.functional.gaussian_kl(mu, logvar, reduction="none").numpy(),
                                kl.detach().numpy(), rtol=1e-10)
+
+
+def test_gemm_share_splits_the_step_and_restores_the_ops(tmp_path):
+    out = tmp_path / "share.json"
+    result = subprocess.run([sys.executable, str(BENCH / "bench_vae.py"), "--quick", "--threads",
+                             "1", "--model", "conv", "--gemm-share", "--json", str(out)],
+                            cwd=ROOT, env=dict(os.environ), capture_output=True, text=True,
+                            timeout=300, check=False)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    (row,) = json.loads(out.read_text())["results"]
+    assert 0 < row["ours_gemm_share"] < 1
+    assert row["ours_gemm_ms"] + row["ours_rest_ms"] == pytest.approx(row["ours_ms"])
+
+
+def test_timing_gemms_times_products_and_puts_the_ops_back():
+    from scratchgen.ops import arithmetic
+    bench = _bench_module()
+    original = arithmetic.MatMul.forward
+    a = sg.tensor(np.ones((3, 4), np.float32), requires_grad=True)
+    with bench.timing_gemms() as spent:
+        (a @ sg.tensor(np.ones((4, 2), np.float32))).sum().backward()
+        assert spent[0] > 0
+    assert arithmetic.MatMul.forward is original
