@@ -343,7 +343,7 @@ def main(argv=None) -> int:
         results = []
         for kind in kinds:
             print(f"{kind}, one step of batch {BATCH}:", flush=True)
-            results.append(gemm_share(kind, args.data, 3 if args.quick else args.repeat, torch))
+            results.append(gemm_share(kind, args.data, args.repeat or (3 if args.quick else 9), torch))
         if args.json:
             common.write_json(args.json, {**info, "quick": args.quick}, results)
         return 0
