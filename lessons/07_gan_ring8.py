@@ -269,7 +269,14 @@ assert real_score.modes == 8 and collapsed_score.modes == 1
 # * the learning rate is constant for the first half of training and then
 #   falls linearly to 0 (`lr_decay = 0.5`).  With a constant rate the
 #   generator keeps circling the modes, overshooting by a step's worth
-#   every time; shrinking the steps lets it settle on them.
+#   every time; shrinking the steps lets it settle on them;
+# * 300 epochs of the 50,000 points: 29,100 generator steps.  The modes are
+#   found in the first few thousand; the rest buys precision.  After 44
+#   epochs (the recipe before this one) 3-4% of the samples still lie on
+#   the paths between modes, which a generator fed with connected noise has
+#   to cross somewhere; long training makes those crossings steep enough
+#   that almost no noise lands on them (benchmarks/README.md: 98.9% of
+#   samples high quality, median of 10 seeds, against 96.7% after 44 epochs).
 #
 # Every 5% of the steps we evaluate the protocol on 2,500 samples from a
 # *fixed* noise batch, drawn with NumPy rather than with scratchgen's
@@ -368,7 +375,7 @@ for step, score in scores.items():
           f"{score.modes} modes, HQ {score.high_quality:.3f}, reverse KL {score.reverse_kl:.3f}")
 final = scores[total_steps]
 if not args.quick:
-    assert final.modes == 8 and final.high_quality >= 0.9, final
+    assert final.modes == 8 and final.high_quality >= 0.95, final
 
 # %%
 def snapshot_figure(samples, scores, steps, title, name, zoom_on=None):
@@ -457,7 +464,7 @@ hq_ax.plot(at, [s.high_quality for s in scores.values()], "o-", color="tab:blue"
            label="high-quality share")
 hq_ax.axhline(1 - math.exp(-4.5), color="tab:blue", ls=":", lw=1,
               label="real data: 1 - exp(-9/2) = 0.989")
-hq_ax.axhline(0.9, color="gray", ls="--", lw=1, label="0.9 (this lesson's bar)")
+hq_ax.axhline(0.956, color="gray", ls="--", lw=1, label="PacGAN2 (published): 0.956")
 modes_ax.plot(at, [s.modes for s in scores.values()], "s--", color="tab:red", ms=4,
               label="modes captured")
 hq_ax.axvspan(decay_start, total_steps, color="gray", alpha=0.12, label="lr decays to 0")

@@ -249,11 +249,15 @@ print("gradcheck of GP in the critic's weights:", sg.gradcheck(gp_of, weights))
 # |---|---|---|
 # | minimax GAN | 1 step per G step | log(1 - D(G(z))) (saturating) |
 # | GAN | 1 step per G step | -log D(G(z)) (non-saturating) |
-# | PacGAN | judges packs of 4 samples | non-saturating |
+# | GAN, 2 D steps | 2 steps per G step, on the two halves of a batch | non-saturating |
+# | PacGAN | judges packs of 4 samples (2 steps) | non-saturating |
 # | WGAN-GP | 5 critic steps, gradient penalty | -f(G(z)) |
 #
-# The first two keep the ring8 GAN's networks and learning rate, the last two
-# are the grid25 recipes of `scratchgen train gan|wgan-gp --data grid25`.
+# All keep the recipe's networks and learning-rate schedule: 400 epochs of
+# 512 points (39,000 generator steps), the last half of them with the rate
+# falling to 0.  The third is `scratchgen train gan --data grid25` itself,
+# the last is `scratchgen train wgan-gp --data grid25` (100 epochs of 1,280
+# points: 5 critic batches of 256 per generator step).
 
 # %%
 data = load_dataset("grid25", "train")
@@ -271,6 +275,7 @@ plain = {"pack": 1, "d_steps": 1}
 CONTENDERS = {
     "minimax GAN": contender("gan", **plain, g_loss="minimax"),
     "GAN": contender("gan", **plain),
+    "GAN, 2 D steps": contender("gan"),
     "PacGAN (pack 4)": contender("gan", pack=4),
     "WGAN-GP": contender("wgan-gp"),
 }
@@ -324,7 +329,7 @@ for name, config in CONTENDERS.items():
           f"reverse KL {final.reverse_kl:.3f}  ({time.perf_counter() - start:.0f} s)")
 
 # %%
-fig = Figure(figsize=(4 * len(results), 4.4))
+fig = Figure(figsize=(3.6 * len(results), 4.2))
 axes = fig.subplots(1, len(results))
 for ax, (name, (scores, samples)) in zip(axes, results.items()):
     final = scores[max(scores)]

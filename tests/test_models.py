@@ -335,6 +335,17 @@ def test_vae_recipes_by_kind_of_data():
     assert recipes.RECIPES["cvae"]["args"](load_dataset("digits", "test"))["n_classes"] == 10
 
 
+def test_a_data_set_named_in_a_recipe_overrides_its_kind():
+    """ring8 and grid25 train the GAN longer than other points; the moons use
+    the recipe for points, the digits their own, Fashion-MNIST the images'."""
+    settings = recipes.RECIPES["gan"]["settings"]
+    for data in ("ring8", "grid25", "digits"):
+        assert recipes.training_settings("gan", data, is_image=data == "digits") == settings[data]
+    assert recipes.training_settings("gan", "two_moons", is_image=False) == settings["points"]
+    assert recipes.training_settings("gan", "fashion", is_image=True) == settings["images"]
+    assert settings["grid25"]["epochs"] > settings["ring8"]["epochs"] > settings["points"]["epochs"]
+
+
 def test_several_discriminator_steps_each_take_their_own_slice(monkeypatch):
     model = GAN(data_shape=(2,), latent_dim=2, hidden=8, g_depth=1, d_depth=1, d_steps=2)
     real = sg.randn(9, 2)
