@@ -30,9 +30,8 @@ from scratchgen import nn, optim
 from scratchgen.data import DataLoader
 from scratchgen.data.registry import Dataset, load_dataset
 from scratchgen.models import GAN
-from scratchgen.runs import training
+from scratchgen.runs import recipes, training
 from scratchgen.runs.metrics import mode_coverage
-from scratchgen.runs.recipes import RECIPES, training_settings
 
 from _common import host_values, parse_args, savefig  # lessons/_common.py
 
@@ -258,7 +257,7 @@ assert real_score.modes == 8 and collapsed_score.modes == 1
 # `scratchgen.runs.training.Run.fit` does, written out so every piece is in view:
 #
 # * the generator is an MLP 2 -> 256 -> 256 -> 256 -> 2 (ReLU), the
-#   discriminator 2 -> 256 -> 256 -> 1 (LeakyReLU 0.2), both trained with
+#   discriminator 4 -> 256 -> 256 -> 1 (LeakyReLU 0.2), both trained with
 #   Adam (betas (0.5, 0.999), the usual GAN choice: less momentum, so each
 #   player reacts faster to the other's moves);
 # * each step (`GAN.train_step`) takes a batch of 512 real points, makes
@@ -266,6 +265,12 @@ assert real_score.modes == 8 and collapsed_score.modes == 1
 #   fakes, then one generator update with the non-saturating loss.  A D that
 #   is closer to D* gives G a more faithful signal, which helps against
 #   collapse;
+# * D judges the points in pairs (PacGAN's packing, `pack=2`, Lin et al.,
+#   2018), hence its 4 inputs: two real points side by side, or two fakes.
+#   A generator that leaves a mode thin and crowds the others makes pairs
+#   from the same island more often than the data does, and D can learn to
+#   spot them.  Without it, one seed in ten ended this recipe with 7 of the
+#   8 modes;
 # * the learning rate is constant for the first half of training and then
 #   falls linearly to 0 (`lr_decay = 0.5`).  With a constant rate the
 #   generator keeps circling the modes, overshooting by a step's worth
@@ -275,7 +280,7 @@ assert real_score.modes == 8 and collapsed_score.modes == 1
 #   epochs (the recipe before this one) 3-4% of the samples still lie on
 #   the paths between modes, which a generator fed with connected noise has
 #   to cross somewhere; long training makes those crossings steep enough
-#   that almost no noise lands on them (benchmarks/README.md: 98.9% of
+#   that almost no noise lands on them (benchmarks/README.md: 98.6% of
 #   samples high quality, median of 10 seeds, against 96.7% after 44 epochs).
 #
 # Every 5% of the steps we evaluate the protocol on 2,500 samples from a
@@ -285,8 +290,8 @@ assert real_score.modes == 8 and collapsed_score.modes == 1
 
 # %%
 SEED = 0
-model_args = RECIPES["gan"]["args"](data)
-settings = training_settings("gan", "ring8", is_image=False)
+model_args = recipes.model_args("gan", "ring8", data)
+settings = recipes.training_settings("gan", "ring8", is_image=False)
 if args.quick:
     settings["epochs"] = 2  # 2 x 97 steps: a smoke run
 print("GAN", model_args)
@@ -414,8 +419,9 @@ snapshot_figure(samples, scores, [at_share(s) for s in (0, 0.1, 0.5, 0.75, 1)],
 # %% [markdown]
 # The top row shows the generator bending its noise into the ring and then
 # pulling it apart into eight islands; the zoom shows what the
-# high-quality share measures.  At 50% (constant lr) the mode's samples are a
-# smear around the 3-std circle; once the lr has decayed they sit inside it.
+# high-quality share measures.  At 10% the mode's samples spill over the
+# 3-std circle and stragglers line the paths between modes; by the end
+# nearly all of them sit inside the circles, and the paths are almost bare.
 #
 # The losses.  If G matched the data and D were D*, every D would be 1/2:
 # the discriminator loss (BCE on real + BCE on fake) would be 2 log 2 and the
@@ -448,8 +454,10 @@ ax.set_title("GAN losses on ring8 (dotted: the value at D = 1/2)")
 savefig(fig, "07_gan_losses.png")
 
 # %% [markdown]
-# While the lr is constant the discriminator loss sits below 2 log 2: D
-# keeps finding where the generator is off the data, and G keeps moving.
+# While the lr is constant the discriminator loss dips below 2 log 2 again
+# and again: each dip is a moment when G has thrown samples off the modes
+# and D finds them (the last, near step 20,000, lines up with the dip of the
+# high-quality share in the next figure), and G moves again.
 # As the steps shrink, G settles on the modes, D can no longer tell the two
 # apart, and both losses go to their equilibrium values.
 #
@@ -480,22 +488,24 @@ hq_ax.set_title("the VEEGAN/PacGAN protocol, every 5% of training (2,500 samples
 savefig(fig, "07_gan_mode_coverage.png")
 
 # %% [markdown]
-# The generator finds all eight modes in the first half, but with a
-# constant learning rate its high-quality share swings up and down: a step
-# of Adam at lr 5e-4 can move a mode's samples by more than the 0.03 that
-# counts as high quality, and D keeps pushing them around.  Once the learning
-# rate starts to fall, the steps shrink below the width of a mode and the
-# share climbs towards the real data's 0.989 and stays there.
+# The generator finds all eight modes within the first tenth, but with a
+# constant learning rate its high-quality share swings up and down (0.58 at
+# 35%): a step of Adam at lr 5e-4 can move a mode's samples by more than the
+# 0.03 that counts as high quality, and D keeps pushing them around.  Early
+# in the decay the steps are still large enough for one such swing (at 70%,
+# lr x 0.6: 7 modes, 0.48, recovered by the next evaluation).  In the last
+# quarter the steps shrink below the width of a mode and the share climbs
+# to the real data's 0.989.
 #
 # ## 5. For contrast: mode collapse
 #
-# What does the second discriminator step buy?  Train the same GAN with
-# **one** D step per G step (the whole batch of 512 for each), everything
-# else equal, for the first half of the steps, where the recipe too keeps
-# its learning rate constant.
+# What do the second discriminator step and the packing buy?  Train the
+# same GAN with **one** D step per G step (the whole batch of 512 for each)
+# on single points, everything else equal, for the first half of the
+# steps, where the recipe too keeps its learning rate constant.
 
 # %%
-collapse_args = {**model_args, "d_steps": 1}
+collapse_args = {**model_args, "d_steps": 1, "pack": 1}
 collapse_settings = {**settings, "epochs": settings["epochs"] // 2, "lr_decay": 0.0}
 half = collapse_settings["epochs"] * steps_per_epoch
 evaluate_collapse, collapse_samples, collapse_scores = recorder()
@@ -523,8 +533,9 @@ snapshot_figure(collapse_samples, collapse_scores, [at_share(s) for s in (0.1, 0
 # that the generator can outrun; with two steps (and the fresh fakes each
 # one sees) D stays closer to D* for the current generator, and its
 # gradient points G to *all* the data it misses, not just away from where
-# G is now.  PacGAN's packing (`GAN(pack=2)`) is another remedy: a D that
-# sees several samples at once can tell that they are all alike.
+# G is now.  Packing is the recipe's other remedy: a D that sees two
+# samples at once can tell that they are alike more often than two real
+# points are.
 
 # %%
 print(f"final (recipe): {final.modes} of 8 modes, high quality {final.high_quality:.3f}, "

@@ -55,7 +55,8 @@ SEED = 0
 # as `scratchgen train` does, lets the learning rate fall linearly to 0 over
 # the last half of training.  The GAN uses the project's recipe for 2-D
 # points (44 epochs; `scratchgen train gan` gives ring8 a longer one, 300
-# epochs, to settle every sample inside its mode: lesson 07); the VAE the
+# epochs, to settle every sample inside its mode, and packs D's inputs in
+# pairs: lesson 07); the VAE the
 # same epochs, batch size and decay, with Adam at lr 1e-3 and a 2-D latent
 # space.
 
