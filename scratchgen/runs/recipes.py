@@ -89,7 +89,7 @@ RECIPES = {
     # long decays of ring8 and grid25 let G settle inside the 3-std circles
     # (lessons 07 and 09, benchmarks/bench_mode_coverage.py)
     # on ring8 D also sees the samples in pairs (PacGAN2): at 300 epochs one
-    # seed in ten lost a mode without, none with (lesson 07)
+    # seed in ten lost a mode without, none with (benchmarks/README.md)
     "gan": {"data": "ring8", "args": _gan_args, "data_args": {"ring8": {"pack": 2}},
             "settings": {"ring8": {"epochs": 300, "batch_size": 512, "lr": 5e-4, "lr_decay": 0.5},
                          "grid25": {"epochs": 400, "batch_size": 512, "lr": 5e-4, "lr_decay": 0.5},
