@@ -347,13 +347,13 @@ def test_a_data_set_named_in_a_recipe_overrides_its_kind():
 
 
 def test_a_data_set_named_in_a_recipe_changes_the_model_arguments():
-    """The GAN packs pairs on ring8 alone; the kind's arguments hold elsewhere."""
+    """The GAN packs pairs on ring8 and grid25; the kind's arguments hold elsewhere."""
     ring8, grid25 = load_dataset("ring8", "test"), load_dataset("grid25", "test")
     kind_args = recipes.RECIPES["gan"]["args"](ring8)
     assert kind_args.get("pack", 1) == 1
-    assert recipes.run_config("gan", "ring8", ring8).model_args == {**kind_args, "pack": 2}
-    assert recipes.run_config("gan", "grid25", grid25).model_args == \
-        recipes.RECIPES["gan"]["args"](grid25)
+    for data, dataset in (("ring8", ring8), ("grid25", grid25)):
+        assert recipes.run_config("gan", data, dataset).model_args == \
+            {**recipes.RECIPES["gan"]["args"](dataset), "pack": 2}
     assert recipes.model_args("gan", "two_moons", ring8) == kind_args
     assert recipes.model_args("vae", "ring8", ring8) == recipes.RECIPES["vae"]["args"](ring8)
 
