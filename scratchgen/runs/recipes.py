@@ -80,6 +80,9 @@ def _charlm_args(dataset):
             "bias": False}
 
 
+#: the GAN on 2-D points: batch 512, lr 5e-4 decaying linearly to 0 over the last half
+_GAN_POINTS = {"epochs": 44, "batch_size": 512, "lr": 5e-4, "lr_decay": 0.5}
+
 #: per model: its default data set, its constructor arguments for a data
 #: set (and, under "data_args", what a data set named there changes in
 #: them), and training settings per data set (or per kind: "points", "images")
@@ -93,9 +96,9 @@ RECIPES = {
     # four of them nearly empty on seed 0 (benchmarks/README.md)
     "gan": {"data": "ring8", "args": _gan_args,
             "data_args": {"ring8": {"pack": 2}, "grid25": {"pack": 2}},
-            "settings": {"ring8": {"epochs": 300, "batch_size": 512, "lr": 5e-4, "lr_decay": 0.5},
-                         "grid25": {"epochs": 400, "batch_size": 512, "lr": 5e-4, "lr_decay": 0.5},
-                         "points": {"epochs": 44, "batch_size": 512, "lr": 5e-4, "lr_decay": 0.5},
+            "settings": {"ring8": {**_GAN_POINTS, "epochs": 300},
+                         "grid25": {**_GAN_POINTS, "epochs": 400},
+                         "points": _GAN_POINTS,
                          "digits": {"epochs": 600, "batch_size": 64, "lr": 5e-4, "lr_decay": 0.5},
                          "images": {"epochs": 30, "batch_size": 128, "lr": 2e-4, "lr_decay": 0.5}}},
     # Radford et al.: Adam 2e-4, batch 64; 10 epochs of Fashion-MNIST, 100 of
